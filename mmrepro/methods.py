@@ -11,7 +11,7 @@ from .train import Method, TrainState, unimodal_probe_loss
 from .metrics import true_class_prob
 
 # %% auto #0
-__all__ = ['METHODS', 'Joint', 'Unimodal', 'ogm_coefficients', 'modulate_gradients', 'OGMGE']
+__all__ = ['METHODS', 'Joint', 'Unimodal', 'ogm_coefficients', 'modulate_gradients', 'OGMGE', 'GMMGap']
 
 # %% ../nbs/01f_baselines.ipynb #e542db2c
 METHODS = Registry('method')
@@ -104,3 +104,139 @@ class OGMGE(Joint):
         for m, k in zip(model.modalities, self._k):
             mask = None if self.noise_on == 'both' else (k < 1).float()
             modulate_gradients(model.encoders[m], k, self.ge, mask, self.param_filter)
+
+# %% ../nbs/02_gmm_gap.ipynb #1418d128
+from pathlib import Path
+import numpy as np
+from .gmm import fit_gap_gmm, gmm_posterior, sample_gap, GapGMM, GMMFitError
+from .losses import gmm_adaptive_loss, SHIFT_LOSSES
+from dataclasses import asdict
+
+@METHODS.register('gmm_gap', help='paper 1: GMM-guided adaptive loss on the modality gap (arXiv 2510.21797)')
+class GMMGap(Method):
+    "Paper 1: warm-up, then the posterior-weighted adaptive loss; every [ASSUMED] detail is an option."
+    name = 'gmm_gap'
+    def __init__(self, warmup_epochs:int=10, warmup_rule:str='fixed', gap:str='signed', unimodal_logits:str='heads',
+                 lambda_u:float=1.0, source:str='train_epoch_log', refit_every='1', balanced_rule:str='closest_to_zero',
+                 posterior:str='online', fusion_weight:str='balanced', alpha:float=1.0, gap_loss:str='abs', lambda_g:float=0.5,
+                 gap_weight:str='gap', beta:float=1.0, shift:str='mean_pull', lambda_s:float=0.5, gap_grad:str='both',
+                 freeze_on_collapse:bool=True, n_init:int=3, paper_version:str='v2'):
+        self.warmup_epochs = check_range('p1.warmup_epochs', warmup_epochs, lo=0)
+        self.warmup_rule = check_choice('p1.warmup_rule', warmup_rule, ['fixed', 'bic'])
+        self.gap = check_choice('p1.gap', gap, ['signed', 'absolute'])
+        self.unimodal_logits = check_choice('p1.unimodal_logits', unimodal_logits, ['heads', 'zero_pad', 'split_half_bias'])
+        self.source = check_choice('p1.gmm.source', source, ['train_epoch_log', 'eval_pass'])
+        self.refit_every = check_choice('p1.gmm.refit_every', str(refit_every), ['1', '5', 'once'])
+        self.balanced_rule = check_choice('p1.gmm.balanced_rule', balanced_rule, ['closest_to_zero', 'largest_weight'])
+        self.posterior = check_choice('p1.posterior', posterior, ['online', 'cached', 'hard'])
+        self.fusion_weight = check_choice('p1.loss.fusion_weight', fusion_weight, ['balanced', 'one'])
+        self.gap_loss = check_choice('p1.loss.gap', gap_loss, ['abs', 'square'])
+        self.gap_weight = check_choice('p1.loss.gap_weight', gap_weight, ['gap', 'total'])
+        self.shift = check_choice('p1.loss.shift', shift, SHIFT_LOSSES)
+        self.gap_grad = check_choice('p1.loss.gap_grad', gap_grad, ['both', 'weak_only'])
+        self.paper_version = check_choice('p1.paper_version', paper_version, ['v1', 'v2', 'v3'])
+        for k, v in dict(lambda_u=lambda_u, alpha=alpha, lambda_g=lambda_g, beta=beta, lambda_s=lambda_s).items(): check_range(f'p1.{k}', v, lo=0)
+        self.lambda_u, self.alpha, self.lambda_g, self.beta, self.lambda_s = lambda_u, alpha, lambda_g, beta, lambda_s
+        self.freeze_on_collapse, self.n_init = freeze_on_collapse, n_init
+        self._gmm, self._adaptive, self._fit_epoch, self._log_g, self._log_y, self._r_cached, self._last_fit = None, False, None, None, None, None, {}
+
+    def on_fit_start(self, trainer):
+        m = trainer.model
+        if len(m.modalities) != 2: raise ConfigError(f"gmm_gap measures the gap between exactly two modalities; this model has {m.modalities}")
+        if self.unimodal_logits == 'heads' and m.uni_heads is None:
+            raise ConfigError("p1.unimodal_logits='heads' needs a model with unimodal heads (model.unimodal_heads=true)")
+        for k in ('_log_g', '_log_y', '_r_cached'):  # a resumed run loaded them on the CPU
+            if getattr(self, k) is not None: setattr(self, k, getattr(self, k).to(trainer.device))
+        if self._log_g is None:
+            n = int(trainer.data.train.idx.max()) + 1
+            self._log_g = torch.full((n,), float('nan'), device=trainer.device)
+            self._log_y = torch.full((n,), -1, dtype=torch.long, device=trainer.device)
+        self._trainer = trainer
+
+    def _uni(self, model, feats):
+        return model.heads(feats) if self.unimodal_logits == 'heads' else model.unimodal_logits(feats, self.unimodal_logits)
+
+    def _train_gaps(self, state):
+        "The training-set gaps the GMM is fitted on (by sample id; NaN where no gap was recorded)."
+        if self.source == 'train_epoch_log': return self._log_g
+        from mmrepro.train import collect_outputs
+        t = self._trainer
+        mode = 'heads' if self.unimodal_logits == 'heads' else self.unimodal_logits
+        out = collect_outputs(t.model, t.train_ds, state.data.transform, state.device, uni_modes=[mode])
+        a, v = t.model.modalities
+        g = torch.full_like(self._log_g, float('nan'))
+        g[out['idx']] = sample_gap(out['uni'][mode][a], out['uni'][mode][v], out['y'], self.gap)
+        return g
+
+    def _refit(self, state):
+        g = self._train_gaps(state)
+        g = g[torch.isfinite(g)]
+        try: new = fit_gap_gmm(g, n_init=self.n_init, balanced_rule=self.balanced_rule, seed=state.trainer.cfg.seed if state.trainer else 0, warn=False)
+        except GMMFitError:
+            if self._gmm is None: raise
+            self._last_fit = dict(kept_previous='fit failed'); return
+        if self.freeze_on_collapse and self._gmm is not None and (new.delta_bic < 0 or new.sigma_b < 1e-3):
+            self._last_fit = dict(kept_previous=f'collapse (delta_bic {new.delta_bic:.1f}, sigma_b {new.sigma_b:.2g})'); return
+        self._gmm, self._fit_epoch, self._last_fit = new, state.epoch, {}
+        if getattr(state.trainer, 'out', None) is not None:  # the gaps of each fit, for figures redrawn without retraining
+            from mmrepro.core import _atomic
+            arr = g.cpu().numpy()
+            _atomic(Path(state.trainer.out) / 'gmm_fits' / f'epoch{state.epoch + 1:03d}.npy', lambda f: np.save(f, arr))
+        if self.posterior == 'cached': self._r_cached = gmm_posterior(torch.nan_to_num(self._log_g), new)
+
+    def on_epoch_start(self, state):
+        e = state.epoch
+        if not self._adaptive:
+            if self.warmup_rule == 'fixed':
+                if e < self.warmup_epochs: return
+                self._adaptive = True; self._refit(state)
+            else:
+                if e == 0: return
+                self._refit(state)
+                if self._gmm.delta_bic > 10 or e >= 20: self._adaptive = True
+            return
+        due = {'1': True, '5': (e - self._fit_epoch) >= 5, 'once': False}[self.refit_every]
+        if due: self._refit(state)
+
+    def training_step(self, model, batch, state):
+        x, y, idx = batch['x'], batch['y'], batch['idx']
+        feats = model.encode(x)
+        z = model.fuse(feats)
+        uni = self._uni(model, feats)
+        a, v = model.modalities
+        g = sample_gap(uni[a], uni[v], y, self.gap, self.gap_grad)
+        self._log_g[idx] = g.detach().float(); self._log_y[idx] = y
+        with torch.no_grad():
+            pa, pv = true_class_prob(uni[a], y).mean(), true_class_prob(uni[v], y).mean()
+        if not self._adaptive:
+            fused, un = F.cross_entropy(z.float(), y), F.cross_entropy(uni[a].float(), y) + F.cross_entropy(uni[v].float(), y)
+            loss, logs = fused + self.lambda_u * un, dict(loss_fused=fused.detach(), loss_uni=un.detach())
+        else:
+            r = self._r_cached[idx] if self.posterior == 'cached' else gmm_posterior(g, self._gmm, hard=self.posterior == 'hard')
+            gm = self._gmm
+            loss, logs = gmm_adaptive_loss(z, uni[a], uni[v], y, g, r, gm.mu_b, gm.sigma_b, self.alpha, self.beta, self.lambda_u,
+                                           self.lambda_g, self.lambda_s, self.fusion_weight, self.gap_loss, self.gap_weight, self.shift)
+        if self.unimodal_logits != 'heads' and model.uni_heads is not None:  # keep the probe heads informative
+            lp, lg = unimodal_probe_loss(model, feats, y); loss = loss + lp; logs.update(lg)
+        return loss, dict(logs, mean_pa=pa, mean_pv=pv, mean_abs_gap=g.detach().abs().mean())
+
+    def on_epoch_end(self, state) -> dict:
+        out = dict(phase='adaptive' if self._adaptive else 'warmup', **self._last_fit)
+        if self._gmm is not None:
+            ok = torch.isfinite(self._log_g)
+            r = gmm_posterior(self._log_g[ok], self._gmm)
+            yy = self._log_y[ok]
+            C = state.data.num_classes
+            per_class = (torch.bincount(yy, weights=(r > 0.5).float(), minlength=C) / torch.bincount(yy, minlength=C).clamp_min(1))
+            out.update(gmm=self._gmm.summary(), gmm_fit_epoch=self._fit_epoch + 1, share_imbalanced=(r > 0.5).float().mean().item(),
+                       share_imbalanced_per_class=per_class.tolist())
+        return out
+
+    def state_dict(self):
+        return dict(gmm=asdict(self._gmm) if self._gmm else None, adaptive=self._adaptive, fit_epoch=self._fit_epoch,
+                    log_g=self._log_g.cpu() if self._log_g is not None else None, log_y=self._log_y.cpu() if self._log_y is not None else None,
+                    r_cached=self._r_cached.cpu() if self._r_cached is not None else None, last_fit=self._last_fit)
+    def load_state_dict(self, d):
+        self._gmm = GapGMM(**d['gmm']) if d['gmm'] else None
+        self._adaptive, self._fit_epoch, self._last_fit = d['adaptive'], d['fit_epoch'], d['last_fit']
+        self._log_g, self._log_y, self._r_cached = d['log_g'], d['log_y'], d['r_cached']

@@ -10,7 +10,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # quick settings per notebook (the defaults are the CPU setting; these make the check fast)
-QUICK = {'09_demo.ipynb': dict(epochs=1, batch_size=32)}
+QUICK = {'09_demo.ipynb': dict(epochs=1, batch_size=32),
+         '02_gmm_gap.ipynb': dict(epochs=3, warmup_epochs=1, seeds=[0], run_ablations=False, ft_epochs=1)}
+SEED_KEY = {'02_gmm_gap.ipynb': 'seeds'}  # notebooks whose seed parameter is a list
 
 def parameterised(nb_path):
     nb = json.loads(nb_path.read_text())
@@ -25,12 +27,13 @@ def printed_params(nb):
 
 def check(nb_path):
     seed = random.randint(1000, 9999)
-    values = dict(QUICK.get(nb_path.name, {}), seed=seed)
+    key = SEED_KEY.get(nb_path.name, 'seed')
+    values = dict(QUICK.get(nb_path.name, {}), **{key: [seed] if key == 'seeds' else seed})
     with tempfile.TemporaryDirectory() as d:
         values['out_dir'], values['figures_dir'] = str(Path(d) / 'runs'), str(Path(d) / 'figures')
         out = Path(d) / nb_path.name
         cmd = [sys.executable, '-m', 'papermill', str(nb_path), str(out), '--cwd', str(nb_path.parent), '--no-progress-bar']
-        for k, v in values.items(): cmd += ['-p', k, str(v)]
+        cmd += ['-y', json.dumps(values)]  # YAML (JSON is YAML): keeps ints, bools and lists typed
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stdout[-3000:], r.stderr[-3000:]); return f'{nb_path.name}: papermill failed'
@@ -44,7 +47,7 @@ def check(nb_path):
         results = list((Path(d) / 'runs').rglob('result.json'))
         for res in results:
             cfg = json.loads(res.read_text())['config']['config']
-            if cfg['train'].get('seed') != seed: return f'{res}: the run used seed {cfg["train"].get("seed")}, not {seed}'
+            if cfg.get('train', {}).get('seed', seed) != seed: return f'{res}: the run used seed {cfg["train"].get("seed")}, not {seed}'
         print(f'  {nb_path.name}: {values} reached the notebook' + (f' and its {len(results)} run(s)' if results else ''))
     return None
 
