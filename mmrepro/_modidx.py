@@ -258,5 +258,6 @@ d = { 'settings': { 'branch': 'main',
                                'mmrepro.train.collect_outputs': ('train.html#collect_outputs', 'mmrepro/train.py'),
                                'mmrepro.train.make_optimizer': ('train.html#make_optimizer', 'mmrepro/train.py'),
                                'mmrepro.train.make_scheduler': ('train.html#make_scheduler', 'mmrepro/train.py'),
+                               'mmrepro.train.run_hash': ('train.html#run_hash', 'mmrepro/train.py'),
                                'mmrepro.train.to_device': ('train.html#to_device', 'mmrepro/train.py'),
                                'mmrepro.train.unimodal_probe_loss': ('train.html#unimodal_probe_loss', 'mmrepro/train.py')}}}
