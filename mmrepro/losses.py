@@ -8,7 +8,7 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['SHIFT_LOSSES', 'gap_penalty', 'shift_loss', 'gmm_adaptive_loss']
 
-# %% ../nbs/02_gmm_gap.ipynb #6555c1fb
+# %% ../nbs/02_gmm_gap.ipynb #7d695988
 import math
 import torch
 import torch.nn.functional as F

@@ -105,7 +105,7 @@ class OGMGE(Joint):
             mask = None if self.noise_on == 'both' else (k < 1).float()
             modulate_gradients(model.encoders[m], k, self.ge, mask, self.param_filter)
 
-# %% ../nbs/02_gmm_gap.ipynb #1418d128
+# %% ../nbs/02_gmm_gap.ipynb #a9bd2446
 from pathlib import Path
 import numpy as np
 from .gmm import fit_gap_gmm, gmm_posterior, sample_gap, GapGMM, GMMFitError
@@ -117,7 +117,7 @@ class GMMGap(Method):
     "Paper 1: warm-up, then the posterior-weighted adaptive loss; every [ASSUMED] detail is an option."
     name = 'gmm_gap'
     def __init__(self, warmup_epochs:int=10, warmup_rule:str='fixed', gap:str='signed', unimodal_logits:str='heads',
-                 lambda_u:float=1.0, source:str='train_epoch_log', refit_every='1', balanced_rule:str='closest_to_zero',
+                 lambda_u:float=1.0, source:str='eval_pass', refit_every='1', balanced_rule:str='closest_to_zero',
                  posterior:str='online', fusion_weight:str='balanced', alpha:float=1.0, gap_loss:str='abs', lambda_g:float=0.5,
                  gap_weight:str='gap', beta:float=1.0, shift:str='mean_pull', lambda_s:float=0.5, gap_grad:str='both',
                  freeze_on_collapse:bool=True, n_init:int=3, paper_version:str='v2'):

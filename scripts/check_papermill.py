@@ -33,7 +33,8 @@ def check(nb_path):
         values['out_dir'], values['figures_dir'] = str(Path(d) / 'runs'), str(Path(d) / 'figures')
         out = Path(d) / nb_path.name
         cmd = [sys.executable, '-m', 'papermill', str(nb_path), str(out), '--cwd', str(nb_path.parent), '--no-progress-bar']
-        cmd += ['-y', json.dumps(values)]  # YAML (JSON is YAML): keeps ints, bools and lists typed
+        for k, v in values.items():  # scalars with -p (papermill types ints, floats and True/False); lists as YAML with -y
+            cmd += ['-y', json.dumps({k: v})] if isinstance(v, list) else ['-p', k, str(v)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             print(r.stdout[-3000:], r.stderr[-3000:]); return f'{nb_path.name}: papermill failed'
