@@ -151,9 +151,9 @@ def _synthetic_frames(y, n, C, size, n_frames, strength, noise, g):
 # %% ../nbs/01a_data.ipynb #6c097dfe
 class AVTransform:
     "Device-side batch transform for cached audio-visual data (audio spectrograms + uint8 frames)."
-    def __init__(self, image_size:int, augment:bool=True, audio_key='audio', visual_key='visual'):
+    def __init__(self, image_size:int, augment:bool=True, crop_scale=(0.08, 1.0), audio_key='audio', visual_key='visual'):
         from mmrepro.frontends import BatchVisualAugment
-        self.aug = BatchVisualAugment(size=image_size)
+        self.aug = BatchVisualAugment(size=image_size, scale=tuple(crop_scale))
         self.augment, self.ak, self.vk = augment, audio_key, visual_key
     def __call__(self, batch:dict, train:bool, generator=None) -> dict:
         x = dict(batch['x'])
