@@ -8,7 +8,7 @@ from __future__ import annotations
 # %% auto #0
 __all__ = ['SHIFT_LOSSES', 'gap_penalty', 'shift_loss', 'gmm_adaptive_loss']
 
-# %% ../nbs/02_gmm_gap.ipynb #7d695988
+# %% ../nbs/02_gmm_gap.ipynb #9707b81b
 import math
 import torch
 import torch.nn.functional as F

@@ -105,7 +105,7 @@ class OGMGE(Joint):
             mask = None if self.noise_on == 'both' else (k < 1).float()
             modulate_gradients(model.encoders[m], k, self.ge, mask, self.param_filter)
 
-# %% ../nbs/02_gmm_gap.ipynb #a9bd2446
+# %% ../nbs/02_gmm_gap.ipynb #5d13e252
 from pathlib import Path
 import numpy as np
 from .gmm import fit_gap_gmm, gmm_posterior, sample_gap, GapGMM, GMMFitError
@@ -160,8 +160,7 @@ class GMMGap(Method):
         "The training-set gaps the GMM is fitted on (by sample id; NaN where no gap was recorded)."
         if self.source == 'train_epoch_log': return self._log_g
         from mmrepro.train import collect_outputs
-        t = self._trainer
-        mode = 'heads' if self.unimodal_logits == 'heads' else self.unimodal_logits
+        t, mode = self._trainer, self.unimodal_logits
         out = collect_outputs(t.model, t.train_ds, state.data.transform, state.device, uni_modes=[mode])
         a, v = t.model.modalities
         g = torch.full_like(self._log_g, float('nan'))
@@ -169,8 +168,8 @@ class GMMGap(Method):
         return g
 
     def _refit(self, state):
-        g = self._train_gaps(state)
-        g = g[torch.isfinite(g)]
+        g_by_id = self._train_gaps(state)
+        g = g_by_id[torch.isfinite(g_by_id)]
         try: new = fit_gap_gmm(g, n_init=self.n_init, balanced_rule=self.balanced_rule, seed=state.trainer.cfg.seed if state.trainer else 0, warn=False)
         except GMMFitError:
             if self._gmm is None: raise
@@ -182,10 +181,10 @@ class GMMGap(Method):
             from mmrepro.core import _atomic
             arr = g.cpu().numpy()
             _atomic(Path(state.trainer.out) / 'gmm_fits' / f'epoch{state.epoch + 1:03d}.npy', lambda f: np.save(f, arr))
-        if self.posterior == 'cached': self._r_cached = gmm_posterior(torch.nan_to_num(self._log_g), new)
+        if self.posterior == 'cached': self._r_cached = gmm_posterior(torch.nan_to_num(g_by_id), new)  # the fitted gaps' posteriors
 
     def on_epoch_start(self, state):
-        e = state.epoch
+        e, self._last_fit = state.epoch, {}
         if not self._adaptive:
             if self.warmup_rule == 'fixed':
                 if e < self.warmup_epochs: return
