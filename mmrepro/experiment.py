@@ -11,7 +11,7 @@ from .data import DATASETS, load_dataset
 from .encoders import build_model
 from .train import Trainer, TrainConfig
 from .methods import METHODS
-import mmrepro.avdigits  # registers the dataset
+import mmrepro.avdigits, mmrepro.realdata  # register the datasets
 
 # %% auto #0
 __all__ = ['default_config', 'merge_config', 'build_run', 'run_experiment', 'load_result']
