@@ -188,7 +188,8 @@ def synthetic(n_train:int=1200, n_val:int=300, n_test:int=300, num_classes:int=6
         y = y[torch.randperm(n, generator=g)]
         degraded = torch.rand(n, generator=g) < degrade_frac
         wave = _synthetic_audio(y, n, sr, duration, audio_strength, noise, degraded, g)
-        spec = torch.cat([fe(wave[i:i + 256], sr) for i in range(0, n, 256)]).half()
+        batched = frontend != 'fbank128'   # the Kaldi fbank takes one clip at a time
+        spec = (torch.cat([fe(wave[i:i + 256], sr) for i in range(0, n, 256)]) if batched else torch.stack([fe(w, sr) for w in wave])).half()
         frames = _synthetic_frames(y, n, num_classes, image_size, n_frames, visual_strength, noise, g)
         _SYNTH_CACHE[key] = (MMTensorDataset({'audio': spec, 'visual': frames}, y), degraded)
     full, degraded = _SYNTH_CACHE[key]

@@ -11,7 +11,7 @@ from .train import Method, TrainState, unimodal_probe_loss
 from .metrics import true_class_prob
 
 # %% auto #0
-__all__ = ['METHODS', 'Joint', 'Unimodal', 'ogm_coefficients', 'modulate_gradients', 'OGMGE', 'GMMGap']
+__all__ = ['METHODS', 'Joint', 'Unimodal', 'ogm_coefficients', 'modulate_gradients', 'OGMGE', 'GMMGap', 'MisalignedValidationLog', 'JointMisval', 'MIDAS', 'FeatureMixup']
 
 # %% ../nbs/01f_baselines.ipynb #e542db2c
 METHODS = Registry('method')
@@ -239,3 +239,151 @@ class GMMGap(Method):
         self._gmm = GapGMM(**d['gmm']) if d['gmm'] else None
         self._adaptive, self._fit_epoch, self._last_fit = d['adaptive'], d['fit_epoch'], d['last_fit']
         self._log_g, self._log_y, self._r_cached = d['log_g'], d['log_y'], d['r_cached']
+
+# %% ../nbs/05_midas.ipynb #63fe0c6f
+from .midas import (misaligned_sources, source_confidences, normalised_confidences, hard_sample_similarity, hard_sample_weight,
+                    misaligned_loss, fused_shares, update_alpha, update_alpha_code, code_weak_modality, misaligned_validation,
+                    sample_partners, PARTNER_MODES, SINGLE_CLASS_RULES, HARD_WEIGHTINGS)
+
+class MisalignedValidationLog:
+    "Mixin for a `Method`: after every epoch, log MIDAS's misaligned-validation metrics of the validation split."
+    misval_seed = 0
+    def on_epoch_end(self, state) -> dict:
+        out, t = dict(super().on_epoch_end(state) or {}), state.trainer
+        if getattr(self, 'misval', True) and len(t.model.modalities) >= 2:
+            out.update(misaligned_validation(t.model, t.val_ds, t.data.transform, t.device, seed=self.misval_seed, amp_dtype=t.amp_dtype))
+        return out
+
+@METHODS.register('joint_misval', help="joint training (as 'joint') that also logs MIDAS's misaligned-validation metrics")
+class JointMisval(MisalignedValidationLog, Joint):
+    "Joint training with the misaligned-validation log (MIDAS's baseline, Figs. 5-6)."
+    name = 'joint_misval'
+
+_MIDAS_VARIANTS = dict(paper=dict(partner='different_label', alpha_rule='eq5', alpha_reset='epoch', uni_reduction='sum', mis_reduction='sum'),
+                       code=dict(partner='permutation', alpha_rule='code_ratio', alpha_reset='never', uni_reduction='mean', mis_reduction='mean'))
+
+@METHODS.register('midas', help='paper 4: MIDAS misaligned-sample augmentation (NeurIPS 2025); variant=paper|code')
+class MIDAS(MisalignedValidationLog, Method):
+    "MIDAS: unimodal warm-up, then aligned + unimodal + weighted misaligned losses with soft labels."
+    name = 'midas'
+    def __init__(self, variant:str='paper', warmup_epochs:int=10, lambda_mis:float=1.0, eta:float=0.05, weak_weighting:bool=True,
+                 hard_weighting:str='cos', partner:str|None=None, alpha_rule:str|None=None, alpha_reset:str|None=None,
+                 alpha_cap:float|None=None, uni_reduction:str|None=None, mis_reduction:str|None=None, on_single_class:str='drop',
+                 others:str='keep', n_views:int=2, misval:bool=True):
+        self.variant = check_choice('p4.variant', variant, list(_MIDAS_VARIANTS))
+        v = _MIDAS_VARIANTS[variant]
+        self.warmup_epochs = check_range('p4.warmup_epochs', warmup_epochs, lo=0)
+        self.lambda_mis = check_range('p4.lambda', lambda_mis, lo=0); self.eta = check_range('p4.eta', eta, lo=0)
+        self.weak_weighting, self.misval = bool(weak_weighting), bool(misval)
+        self.hard_weighting = check_choice('p4.hard_weighting', hard_weighting, HARD_WEIGHTINGS)
+        self.partner = check_choice('p4.partner', partner or v['partner'], PARTNER_MODES)
+        self.alpha_rule = check_choice('p4.alpha_rule', alpha_rule or v['alpha_rule'], ['eq5', 'code_ratio'])
+        self.alpha_reset = check_choice('p4.alpha_reset', alpha_reset or v['alpha_reset'], ['epoch', 'never'])
+        self.alpha_cap = None if alpha_cap is None else check_range('p4.alpha_cap', float(alpha_cap), lo=1)
+        self.uni_reduction = check_choice('p4.uni_reduction', uni_reduction or v['uni_reduction'], ['sum', 'mean'])
+        self.mis_reduction = check_choice('p4.mis_reduction', mis_reduction or v['mis_reduction'], ['sum', 'mean'])
+        self.on_single_class = check_choice('p4.on_single_class', on_single_class, SINGLE_CLASS_RULES)
+        self.others = check_choice('p4.others', others, ['keep', 'reset'])
+        self.n_views = check_range('p4.n_views', n_views, lo=1)
+        self._alpha, self._trace = None, []
+
+    def modalities(self, available):
+        if len(available) < 2: raise ConfigError(f"MIDAS needs at least 2 modalities, the data has {list(available)}")
+        return list(available)
+
+    def on_fit_start(self, trainer):
+        mods = trainer.model.modalities
+        if len(mods) < 2: raise ConfigError(f"MIDAS needs at least 2 modalities, the model has {mods}")
+        if getattr(trainer.model, 'uni_heads', None) is None: raise ConfigError("MIDAS needs the unimodal heads: build the model with unimodal_heads=True")
+        if self.alpha_rule == 'code_ratio' and len(mods) != 2: raise ConfigError(f"alpha_rule='code_ratio' is defined for 2 modalities, the model has {mods}: use 'eq5'")
+        if self._alpha is None: self._alpha = torch.ones(1 if self.alpha_rule == 'code_ratio' else len(mods), device=trainer.device)
+        else: self._alpha = self._alpha.to(trainer.device)
+
+    def on_epoch_start(self, state):
+        if self.alpha_reset == 'epoch' and self._alpha is not None: self._alpha = torch.ones_like(self._alpha)
+        self._trace = []
+
+    def _alpha_vector(self, p_true, M):
+        if not self.weak_weighting: return torch.ones(M, device=p_true.device)
+        if self.alpha_rule == 'eq5': return self._alpha
+        weak = code_weak_modality(p_true)
+        return torch.where(torch.arange(M, device=p_true.device) == weak, self._alpha, torch.ones((), device=p_true.device))
+
+    def training_step(self, model, batch, state):
+        x, y = batch['x'], batch['y']
+        mods = model.modalities; M = len(mods)
+        feats = model.encode(x)
+        zu = model.heads(feats)
+        l_uni_m = torch.stack([F.cross_entropy(zu[m].float(), y) for m in mods])
+        l_uni = l_uni_m.sum() if self.uni_reduction == 'sum' else l_uni_m.mean()
+        logs = {f'loss_uni_{m}': l.detach() for m, l in zip(mods, l_uni_m)}
+        if state.epoch < self.warmup_epochs: return l_uni, logs                      # W: unimodal losses only
+        l_align = F.cross_entropy(model.fuse(feats).float(), y)
+        with torch.no_grad():
+            p_true = torch.stack([zu[m].detach().float().softmax(-1).gather(1, y[:, None])[:, 0] for m in mods], 1)   # (B,M)
+        src, valid = misaligned_sources(y, M, self.partner, self.on_single_class, self.n_views)             # (V,B,M), (V,B)
+        V, B = valid.shape
+        flat = src.reshape(-1, M)
+        z_mis = model.fuse({m: feats[m][flat[:, k]] for k, m in enumerate(mods)})
+        labels = y[flat]
+        conf = normalised_confidences(source_confidences(p_true, src)).reshape(-1, M)
+        hs = (hard_sample_weight(hard_sample_similarity([feats[m] for m in mods], src, self.hard_weighting)).reshape(-1)
+              if self.hard_weighting != 'none' else None)
+        alpha = self._alpha_vector(p_true, M)
+        per = (misaligned_loss(z_mis, labels, conf, alpha, hs) * valid.reshape(-1)).reshape(V, B)
+        l_mis = per.sum(0).mean() if self.mis_reduction == 'sum' else per.mean()
+        loss = l_align + l_uni + self.lambda_mis * l_mis
+        with torch.no_grad():                                                          # Eqs. 5-7, after the loss is formed
+            shares = fused_shares(z_mis.detach(), labels)
+            if self.weak_weighting:
+                if self.alpha_rule == 'eq5': self._alpha = update_alpha(self._alpha, conf, shares, valid.reshape(-1), self.eta, cap=self.alpha_cap, others=self.others)
+                else: self._alpha = update_alpha_code(self._alpha, p_true, z_mis.detach(), labels, V, self.eta, cap=self.alpha_cap)
+            self._trace.append(alpha.detach().clone())
+            w = valid.reshape(-1, 1).float(); n = w.sum().clamp_min(1)
+            tgt, shr = (conf * w).sum(0) / n, (shares * w).sum(0) / n
+        logs.update(loss_align=l_align.detach(), loss_mis=l_mis.detach(), mis_valid_frac=valid.float().mean(),
+                    **{f'alpha_{m}': alpha[k] if len(alpha) == M else alpha[0] for k, m in enumerate(mods)},
+                    **{f'conf_target_{m}': tgt[k] for k, m in enumerate(mods)}, **{f'conf_fused_{m}': shr[k] for k, m in enumerate(mods)})
+        if hs is not None: logs['hard_weight'] = hs.mean()
+        return loss, logs
+
+    def on_epoch_end(self, state):
+        out = dict(super().on_epoch_end(state) or {}, phase='warmup' if state.epoch < self.warmup_epochs else 'midas')
+        if self._trace: out['alpha_trace'] = torch.stack(self._trace).tolist()    # one host read per epoch
+        if self._alpha is not None: out['alpha_end'] = self._alpha.tolist()
+        return out
+
+    def state_dict(self): return dict(alpha=None if self._alpha is None else self._alpha.detach().cpu())
+    def load_state_dict(self, d): self._alpha = d.get('alpha')
+
+@METHODS.register('feature_mixup', help="feature-level Mixup (MIDAS's Table 3 baseline; paper 3's MM): mixed features, mixed label")
+class FeatureMixup(MisalignedValidationLog, Method):
+    "Mixup of each modality's features with one lambda ~ Beta(a, a) and the mixed label (per-modality embedding interpolation)."
+    name = 'feature_mixup'
+    def __init__(self, beta_alpha:float=1.0, lam_per:str='batch', partner:str='permutation', clean_loss:str='add',
+                 aux_unimodal:float=1.0, start_epoch:int=0, misval:bool=True):
+        self.beta_alpha = check_range('mixup.beta_alpha', beta_alpha, lo=0, lo_open=True)
+        self.lam_per = check_choice('mixup.lam_per', lam_per, ['batch', 'sample'])
+        self.partner = check_choice('mixup.partner', partner, PARTNER_MODES)
+        self.clean_loss = check_choice('mixup.clean_loss', clean_loss, ['add', 'replace'])
+        self.aux_unimodal = check_range('mixup.aux_unimodal', aux_unimodal, lo=0)
+        self.start_epoch = check_range('mixup.start_epoch', start_epoch, lo=0)
+        self.misval = bool(misval)
+    def training_step(self, model, batch, state):
+        x, y = batch['x'], batch['y']
+        feats = model.encode(x)
+        loss_heads, logs = unimodal_probe_loss(model, feats, y, detach=self.aux_unimodal == 0)
+        aux = (self.aux_unimodal or 1.0) * loss_heads
+        if state.epoch < self.start_epoch:
+            l = F.cross_entropy(model.fuse(feats).float(), y); return l + aux, dict(loss_clean=l.detach(), **logs)
+        j, _ = sample_partners(y, self.partner, 'permutation')
+        conc = torch.full((len(y) if self.lam_per == 'sample' else 1,), float(self.beta_alpha), device=y.device)
+        lam = torch.distributions.Beta(conc, conc).sample()
+        lf = lam[:, None]
+        z_mix = model.fuse({m: lf * f + (1 - lf) * f[j] for m, f in feats.items()}).float()
+        l_mix = (lam * F.cross_entropy(z_mix, y, reduction='none') + (1 - lam) * F.cross_entropy(z_mix, y[j], reduction='none')).mean()
+        loss = l_mix + aux
+        logs.update(loss_mix=l_mix.detach(), lam=lam.mean())
+        if self.clean_loss == 'add':
+            l = F.cross_entropy(model.fuse(feats).float(), y); loss = loss + l; logs['loss_clean'] = l.detach()
+        return loss, logs
