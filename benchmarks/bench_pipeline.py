@@ -337,6 +337,8 @@ def write_results_md(results_dir:Path, md_path:Path):
             "| speed-up | mmrepro peak memory | reference peak memory | cache build | torch | when (UTC) |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
             "\n\n### Commands and caveats\n\n" + "\n".join(notes) + "\n")
+    marker = '<!-- bench_preprocess -->'  # keep the section bench_preprocess.py writes after this marker
+    if md_path.exists() and marker in md_path.read_text(): text = text.rstrip() + '\n\n' + marker + md_path.read_text().split(marker, 1)[1]
     tmp = md_path.with_name(f'.{md_path.name}.tmp')
     tmp.write_text(text); os.replace(tmp, md_path)
 
