@@ -240,7 +240,7 @@ class GMMGap(Method):
         self._adaptive, self._fit_epoch, self._last_fit = d['adaptive'], d['fit_epoch'], d['last_fit']
         self._log_g, self._log_y, self._r_cached = d['log_g'], d['log_y'], d['r_cached']
 
-# %% ../nbs/05_midas.ipynb #63fe0c6f
+# %% ../nbs/05_midas.ipynb #978460d2
 from .midas import (misaligned_sources, source_confidences, normalised_confidences, hard_sample_similarity, hard_sample_weight,
                     misaligned_loss, fused_shares, update_alpha, update_alpha_code, code_weak_modality, misaligned_validation,
                     sample_partners, PARTNER_MODES, SINGLE_CLASS_RULES, HARD_WEIGHTINGS)

@@ -11,8 +11,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # quick settings per notebook (the defaults are the CPU setting; these make the check fast)
 QUICK = {'09_demo.ipynb': dict(epochs=1, batch_size=32),
-         '02_gmm_gap.ipynb': dict(epochs=3, warmup_epochs=1, seeds=[0], run_ablations=False, ft_epochs=1)}
-SEED_KEY = {'02_gmm_gap.ipynb': 'seeds'}  # notebooks whose seed parameter is a list
+         '02_gmm_gap.ipynb': dict(epochs=3, warmup_epochs=1, seeds=[0], run_ablations=False, ft_epochs=1),
+         '05_midas.ipynb': dict(epochs=2, warmup_epochs=1, seeds=[0], ablations=[], run_unimodal=False, eta=0.1)}
+SEED_KEY = {'02_gmm_gap.ipynb': 'seeds', '05_midas.ipynb': 'seeds'}  # notebooks whose seed parameter is a list
 
 def parameterised(nb_path):
     nb = json.loads(nb_path.read_text())
