@@ -635,14 +635,14 @@ def make_cremad_fixture(root, actors=(1001, 1002, 1003, 1004), sentences=('DFA',
     return root
 
 # %% ../nbs/01k_realdata.ipynb #b8946cdd
-def plot_sample(audio, frames, title:str, path=None, audio_label:str='audio'):
-    "Draw one cached sample: the spectrogram (F, T) and its K frames (K, 3, h, w); save to `path` if given."
+def plot_sample(audio, frames, title:str, path=None, audio_label:str='audio', time_first:bool=False):
+    "Draw one cached sample: the spectrogram ((F, T), or (T, F) if `time_first`) and its K frames (K, 3, h, w); save to `path` if given."
     import matplotlib; import matplotlib.pyplot as plt
     K = len(frames)
     fig, axs = plt.subplots(1, K + 1, figsize=(3.2 + 1.6 * K, 2.6), gridspec_kw=dict(width_ratios=[2.4] + [1] * K))
     a = np.asarray(audio, np.float32)
-    axs[0].imshow(a if a.shape[0] <= a.shape[1] else a.T, origin='lower', aspect='auto', cmap='magma')
-    axs[0].set(title=audio_label, xlabel='frame', ylabel='bin')
+    axs[0].imshow(a.T if time_first else a, origin='lower', aspect='auto', cmap='magma')   # frequency up, time across
+    axs[0].set(title=audio_label, xlabel='time frame', ylabel='frequency bin')
     for k in range(K):
         axs[k + 1].imshow(np.asarray(frames[k]).transpose(1, 2, 0)); axs[k + 1].set_title(f'frame {k}', fontsize=8); axs[k + 1].axis('off')
     fig.suptitle(title, fontsize=9); fig.tight_layout()
