@@ -240,18 +240,20 @@ class GMMGap(Method):
         self._adaptive, self._fit_epoch, self._last_fit = d['adaptive'], d['fit_epoch'], d['last_fit']
         self._log_g, self._log_y, self._r_cached = d['log_g'], d['log_y'], d['r_cached']
 
-# %% ../nbs/05_midas.ipynb #978460d2
+# %% ../nbs/05_midas.ipynb #401be425
 from .midas import (misaligned_sources, source_confidences, normalised_confidences, hard_sample_similarity, hard_sample_weight,
                     misaligned_loss, fused_shares, update_alpha, update_alpha_code, code_weak_modality, misaligned_validation,
                     sample_partners, PARTNER_MODES, SINGLE_CLASS_RULES, HARD_WEIGHTINGS)
 
 class MisalignedValidationLog:
     "Mixin for a `Method`: after every epoch, log MIDAS's misaligned-validation metrics of the validation split."
-    misval_seed = 0
+    misval_seed, misval_order = 0, 'shuffled'
+    def config(self) -> dict: return dict(super().config(), misval_seed=self.misval_seed, misval_order=self.misval_order)
     def on_epoch_end(self, state) -> dict:
         out, t = dict(super().on_epoch_end(state) or {}), state.trainer
         if getattr(self, 'misval', True) and len(t.model.modalities) >= 2:
-            out.update(misaligned_validation(t.model, t.val_ds, t.data.transform, t.device, seed=self.misval_seed, amp_dtype=t.amp_dtype))
+            out.update(misaligned_validation(t.model, t.val_ds, t.data.transform, t.device, seed=self.misval_seed, amp_dtype=t.amp_dtype,
+                                             order=self.misval_order))
         return out
 
 @METHODS.register('joint_misval', help="joint training (as 'joint') that also logs MIDAS's misaligned-validation metrics")
