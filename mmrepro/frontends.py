@@ -143,8 +143,9 @@ def resize_frames(frames:torch.Tensor, size) -> torch.Tensor:
 FRAME_SAMPLING = ('segment', 'legacy_first_k')
 
 def sample_frame_indices(batch_size:int, n_available, n_frames:int, mode:str='segment', train:bool=False,
-                         generator:torch.Generator|None=None, device=None) -> torch.Tensor:
+                         generator:torch.Generator|None=None, device=None, check:bool=True) -> torch.Tensor:
     "Indices (B, T) of the `n_frames` frames to load from each clip's `n_available` sorted frames (protocol.md §1.2)."
+    # check=False skips reading min(n_available) back from the device (a host sync): for callers that validated it already
     check_choice('visual.sampling', mode, FRAME_SAMPLING)
     for k, v in (('batch_size', batch_size), ('n_frames', n_frames)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -154,7 +155,7 @@ def sample_frame_indices(batch_size:int, n_available, n_frames:int, mode:str='se
         if n_available.is_floating_point() or n_available.shape != (batch_size,):
             raise ConfigError(f"sample_frame_indices: n_available must be an int or an integer tensor of shape "
                               f"({batch_size},), got {n_available.dtype} of shape {tuple(n_available.shape)}")
-        lo = int(n_available.min())
+        lo = int(n_available.min()) if check else n_frames
         n = n_available.to(gdev, torch.long)[:, None]
     elif isinstance(n_available, (int, np.integer)) and not isinstance(n_available, bool):
         lo, n = int(n_available), torch.full((batch_size, 1), int(n_available), dtype=torch.long, device=gdev)

@@ -344,7 +344,7 @@ class MIDAS(MisalignedValidationLog, Method):
             w = valid.reshape(-1, 1).float(); n = w.sum().clamp_min(1)
             tgt, shr = (conf * w).sum(0) / n, (shares * w).sum(0) / n
         logs.update(loss_align=l_align.detach(), loss_mis=l_mis.detach(), mis_valid_frac=valid.float().mean(),
-                    **{f'alpha_{m}': alpha[k] if len(alpha) == M else alpha[0] for k, m in enumerate(mods)},
+                    **{f'alpha_{m}': alpha[k] for k, m in enumerate(mods)},
                     **{f'conf_target_{m}': tgt[k] for k, m in enumerate(mods)}, **{f'conf_fused_{m}': shr[k] for k, m in enumerate(mods)})
         if hs is not None: logs['hard_weight'] = hs.mean()
         return loss, logs

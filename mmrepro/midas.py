@@ -148,7 +148,7 @@ def misaligned_validation(model, ds, transform, device, batch_size:int=64, seed:
     mod = modality or mods[-1]
     check_choice('misval.modality', mod, mods); check_choice('misval.order', order, ['shuffled', 'stored'])
     g = torch.Generator().manual_seed(seed)
-    sums = torch.zeros(5, device=device)   # hits, n, hits on different-label pairs, n different, (unused)
+    hits, n_diff, n = torch.zeros((), device=device), torch.zeros((), device=device), 0   # a hit always has two labels
     p_sums = {m: torch.zeros((), device=device) for m in mods}
     for batch in BatchLoader(ds, batch_size, shuffle=order == 'shuffled', seed=seed):
         batch = transform(to_device(batch, device), False, None)
@@ -157,10 +157,11 @@ def misaligned_validation(model, ds, transform, device, batch_size:int=64, seed:
             feats = model.encode(batch['x'])
             feats[mod] = feats[mod][perm]
             p = model.fuse(feats).float().softmax(-1)
-        hit, diff = top2_hits(p, y, y[perm]), y != y[perm]
-        sums += torch.stack([hit.sum(), torch.tensor(len(y), device=device), (hit & diff).sum(), diff.sum(), torch.zeros((), device=device)]).float()
+        diff = y != y[perm]
+        hits += top2_hits(p, y, y[perm]).sum(); n_diff += diff.sum(); n += len(y)
         for m in mods:
             src_y = y[perm] if m == mod else y
             p_sums[m] += (p.gather(1, src_y[:, None])[:, 0] * diff).sum()
-    vals = torch.stack([100 * sums[0] / sums[1], 100 * sums[2] / sums[3].clamp_min(1)] + [p_sums[m] / sums[3].clamp_min(1) for m in mods]).tolist()
+    nd = n_diff.clamp_min(1)
+    vals = torch.stack([100 * hits / n, 100 * hits / nd] + [p_sums[m] / nd for m in mods]).tolist()
     return dict(zip(['misval_top2', 'misval_top2_exclude'] + [f'misval_p_{m}' for m in mods], vals))

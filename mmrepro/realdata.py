@@ -5,6 +5,7 @@
 # %% ../nbs/01k_realdata.ipynb #2eb7bc3e
 from __future__ import annotations
 import os, re, io, csv, time, json, shutil, hashlib, warnings, multiprocessing
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 import numpy as np
@@ -373,6 +374,8 @@ def cache_key(dataset:str, options:dict, sources:dict) -> str:
     "The cache folder's key: a hash of the dataset, the array-changing options and the split files read."
     return config_hash(dict(dataset=dataset, cache_version=CACHE_VERSION, options=options, sources=sources))
 
+def _workers(workers): return (os.cpu_count() or 1) if workers is None else int(check_range('workers', workers, lo=1))
+
 def build_cache(dataset:str, jobs:list, samples:list, options:dict, out, info:dict|None=None, sources:dict|None=None,
                 workers:int|None=None, progress:bool=True, rebuild:bool=False) -> Path:
     "Preprocess the clip `jobs` into the cache folder `out/<dataset>-<key>` (reused when complete, resumed when not); its path."
@@ -388,7 +391,7 @@ def build_cache(dataset:str, jobs:list, samples:list, options:dict, out, info:di
     if len(set(names)) != len(names): raise DataError(f"{dataset}: clip names repeat in the job list")
     done = {p.name[:-4] for p in shards.glob('*.npz')}
     todo = [j for j in jobs if j['name'] not in done]
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    workers = _workers(workers)
     res = _run_jobs(todo, options, shards, min(workers, max(1, len(todo))), progress, len(jobs) - len(todo), len(jobs), f'{dataset} preprocessing')
     failed = [dict(name=n, reason=r) for n, r in res if r is not None]
     bad = {f['name'] for f in failed}
@@ -470,9 +473,11 @@ class RealAVTransform:
         x = dict(batch['x'])
         if 'visual' in x:
             v = x['visual']; B, K = v.shape[:2]
-            n = self.counts[batch['idx'].cpu()]
+            if self.counts.device != batch['idx'].device: self.counts = self.counts.to(batch['idx'].device)   # once; no host read per step
+            n = self.counts[batch['idx']]
             n = torch.where(n >= self.n_frames, n, torch.full_like(n, K))  # too few real frames: the repeated fill spreads them over K
-            ix = sample_frame_indices(B, n, self.n_frames, self.sampling, train=train and self.av.augment, generator=generator)
+            # every n >= n_frames here (K >= n_frames is checked when the cache is loaded), so skip the host-side check
+            ix = sample_frame_indices(B, n, self.n_frames, self.sampling, train=train and self.av.augment, generator=generator, check=False)
             x['visual'] = v[torch.arange(B, device=v.device)[:, None], ix.to(v.device)]
         return self.av({**batch, 'x': x}, train, generator)
 
@@ -581,14 +586,12 @@ def cremad_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
     return jobs, samples, info, sources
 
 # %% ../nbs/01k_realdata.ipynb #6513dc89
-def _workers(workers): return (os.cpu_count() or 1) if workers is None else int(check_range('workers', workers, lo=1))
-
 def preprocess_cremad(raw, out, splits_dir=None, frontend:str='stft_ogm', fps:float=1.0, max_frames:int=3, frame_size=224,
                       workers:int|None=None, allow_missing:bool=False, progress:bool=True, rebuild:bool=False) -> Path:
     "Build (or reuse, or resume) the CREMA-D cache of `raw` under `out`; the cache folder."
     opts = cache_options(frontend, fps, max_frames, frame_size)
     jobs, samples, info, sources = cremad_inputs(raw, splits_dir, allow_missing)
-    return build_cache('cremad', jobs, samples, opts, out, info, sources, _workers(workers), progress, rebuild)
+    return build_cache('cremad', jobs, samples, opts, out, info, sources, workers, progress, rebuild)
 
 def _command(dataset, opts, defaults, raw='DIR'):
     flags = {'frontend': '--frontend', 'fps': '--fps', 'max_frames': '--max-frames', 'frame_size': '--frame-size'}
@@ -650,11 +653,6 @@ def plot_sample(audio, frames, title:str, path=None, audio_label:str='audio', ti
     plt.close(fig); return fig
 
 # %% ../nbs/01k_realdata.ipynb #eebc1a99
-def _count(it) -> dict:
-    out = {}
-    for x in it: out[x] = out.get(x, 0) + 1
-    return out
-
 def _find_split_file(raw:Path, splits_dir, name:str):
     for d in ([Path(splits_dir).expanduser()] if splits_dir is not None else []) + [raw]:
         if (d/name).exists(): return d/name
@@ -699,7 +697,7 @@ def ave_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
     missing = sorted({s['clip'] for s in samples if s['vid'] not in videos})
     info = dict(raw=str(raw), missing=missing, classes=order,
                 videos_in_two_parts=sorted(v for v, ps in vid_parts.items() if len(ps) > 1),
-                            segments_with_two_labels=sum(n > 1 for n in _count(s['clip'] for s in samples).values()))
+                            segments_with_two_labels=sum(n > 1 for n in Counter(s['clip'] for s in samples).values()))
     return jobs, samples, info, sources
 
 # %% ../nbs/01k_realdata.ipynb #5759be86
@@ -708,7 +706,7 @@ def preprocess_ave(raw, out, splits_dir=None, frontend:str='spec_pmr', fps:float
     "Build (or reuse, or resume) the AVE cache (event segments) of `raw` under `out`; the cache folder."
     opts = cache_options(frontend, fps, max_frames, frame_size)
     jobs, samples, info, sources = ave_inputs(raw, splits_dir, allow_missing)
-    return build_cache('ave', jobs, samples, opts, out, info, sources, _workers(workers), progress, rebuild)
+    return build_cache('ave', jobs, samples, opts, out, info, sources, workers, progress, rebuild)
 
 @DATASETS.register('ave', help='AVE (28 events, 4,143 events) from a cache built by `mmrepro preprocess ave`')
 def load_ave(cache_dir=None, raw=None, splits_dir=None, frontend:str='spec_pmr', fps:float=1.0, max_frames:int=4, frame_size=224,
@@ -776,7 +774,7 @@ def preprocess_ks(raw, out, splits_dir=None, frontend:str='fbank128', fps:float=
     "Build (or reuse, or resume) the Kinetics-Sounds cache of `raw` under `out`; the cache folder."
     opts = cache_options(frontend, fps, max_frames, frame_size)
     jobs, samples, info, sources = ks_inputs(raw, splits_dir, allow_missing)
-    return build_cache('ks', jobs, samples, opts, out, info, sources, _workers(workers), progress, rebuild)
+    return build_cache('ks', jobs, samples, opts, out, info, sources, workers, progress, rebuild)
 
 @DATASETS.register('ks', help='Kinetics-Sounds (31 classes, OGM-GE lists) from a cache built by `mmrepro preprocess ks`')
 def load_ks(cache_dir=None, raw=None, splits_dir=None, frontend:str='fbank128', fps:float=1.0, max_frames:int=3, frame_size=224,
