@@ -4,16 +4,17 @@
 
 # %% ../nbs/00_core.ipynb #48a2c8d8
 from __future__ import annotations
-import os, json, hashlib, random, tempfile, platform, math
+import os, json, hashlib, random, tempfile, platform, math, shutil, errno
 from pathlib import Path
 from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['ConfigError', 'DataError', 'check_choice', 'check_range', 'Registry', 'seed_everything', 'get_device',
-           'atomic_write_json', 'atomic_torch_save', 'read_json', 'config_hash', 'versions', 'parse_value',
-           'set_dotted']
+__all__ = ['ConfigError', 'DataError', 'check_choice', 'check_range', 'check_int', 'check_int_list', 'Registry',
+           'seed_everything', 'get_device', 'OutputError', 'free_space', 'output_error', 'remove_stale_tmp',
+           'atomic_write_json', 'atomic_torch_save', 'read_json', 'load_checkpoint', 'config_hash', 'versions',
+           'parse_value', 'set_dotted', 'notebook_params', 'output_dir']
 
 # %% ../nbs/00_core.ipynb #2aec52f6
 class ConfigError(ValueError):
@@ -26,11 +27,13 @@ class DataError(RuntimeError):
 def check_choice(key:str, value, choices:Iterable):
     "Return `value` if it is one of `choices`, else raise `ConfigError` naming `key` and the valid values."
     choices = list(choices)
+    if isinstance(value, np.generic): value = value.item()   # say 'x', not np.str_('x')
     if value not in choices: raise ConfigError(f"{key}={value!r} is not valid: expected one of {choices}")
     return value
 
 def check_range(key:str, value, lo=None, hi=None, lo_open=False, hi_open=False):
     "Return `value` if it is a finite number within [lo, hi] (open ends on request), else raise `ConfigError`."
+    if isinstance(value, np.generic): value = value.item()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ConfigError(f"{key}={value!r} is not valid: expected a finite number")
     bad_lo = lo is not None and (value <= lo if lo_open else value < lo)
@@ -39,6 +42,17 @@ def check_range(key:str, value, lo=None, hi=None, lo_open=False, hi_open=False):
         l = '(' if lo_open else '['; r = ')' if hi_open else ']'
         raise ConfigError(f"{key}={value!r} is not valid: expected a number in {l}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{r}")
     return value
+
+def check_int(key:str, value, lo=None, hi=None):
+    "Return `value` if it is an integer (not a bool, not 1.5) within [lo, hi], else raise `ConfigError`."
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{key}={value!r} is not valid: expected a whole number" + (f" >= {lo}" if lo is not None else ''))
+    return int(check_range(key, int(value), lo, hi))
+
+def check_int_list(key:str, value, lo=None) -> list:
+    "Return `value` as a list of integers (each >= `lo`), else raise `ConfigError`."
+    if not isinstance(value, (list, tuple)): raise ConfigError(f"{key}={value!r} is not valid: expected a list of whole numbers such as [70, 150]")
+    return [check_int(f'{key}[{i}]', v, lo) for i, v in enumerate(value)]
 
 # %% ../nbs/00_core.ipynb #4a656d75
 class Registry:
@@ -92,21 +106,59 @@ def get_device(name:str='auto') -> torch.device:
     return torch.device(name)
 
 # %% ../nbs/00_core.ipynb #7ba10679
+class OutputError(DataError):
+    "A file could not be written (full disk, read-only folder, a file where a folder should be); the message says where and why."
+
+def free_space(path) -> str:
+    "The free space of the disk holding `path` (or its nearest existing parent), for messages."
+    p = Path(path).absolute()
+    while not p.exists() and p != p.parent: p = p.parent
+    try: return f"{shutil.disk_usage(p).free / 2**20:,.0f} MiB free"
+    except OSError: return 'free space unknown'
+
+def output_error(path, e:OSError) -> OutputError:
+    "An `OutputError` for the failed write of `path`."
+    why = {errno.ENOSPC: 'the disk is full', errno.EROFS: 'the file system is read-only', errno.EACCES: 'permission denied',
+           errno.EDQUOT: 'the disk quota is exceeded', errno.ENOTDIR: 'a file stands where a folder is needed',
+           errno.EEXIST: 'a file stands where a folder is needed', errno.EFBIG: 'the file grew past the size allowed (a full disk or a file-size limit)'}.get(e.errno, e.strerror or type(e).__name__)
+    return OutputError(f"cannot write {path}: {why} ({free_space(path)}); nothing already written there was changed")
+
+_UMASK = None
+def _file_mode() -> int:
+    global _UMASK
+    if _UMASK is None: _UMASK = os.umask(0); os.umask(_UMASK)
+    return 0o666 & ~_UMASK
+
 def _atomic(path, write:Callable):
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except OSError as e: raise output_error(path, e) from None
     try:
         with os.fdopen(fd, 'wb') as f:
             write(f); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp): os.remove(tmp)
+        if isinstance(e, OSError): raise output_error(path, e) from None
         raise
     return path
+
+def remove_stale_tmp(folder) -> list:
+    "Remove the `.<name>.<random>.tmp` files an interrupted atomic write left in `folder`; their names."
+    folder, gone = Path(folder), []
+    if not folder.is_dir(): return gone
+    for p in folder.glob('.*.tmp'):
+        try: p.unlink(); gone.append(p.name)
+        except OSError: pass
+    return gone
 
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)
+    if isinstance(o, np.str_): return str(o)
     if isinstance(o, np.ndarray): return o.tolist()
     if isinstance(o, torch.Tensor): return o.tolist()
     if isinstance(o, Path): return str(o)
@@ -126,7 +178,17 @@ def read_json(path):
     path = Path(path)
     if not path.exists(): raise DataError(f"expected a JSON file at {path}, but it does not exist")
     try: return json.loads(path.read_text())
-    except json.JSONDecodeError as e: raise DataError(f"{path} is not valid JSON ({e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"{path} is not valid JSON ({e})") from None
+
+# %% ../nbs/00_core.ipynb #fd9d1250
+def load_checkpoint(path, map_location='cpu', what:str='checkpoint', remedy:str=''):
+    "`torch.load(path, weights_only=True)`, or a `DataError` naming the file (and `remedy`) when it is missing, corrupt or unsafe."
+    path = Path(path)
+    if not path.is_file(): raise DataError(f"expected a {what} file at {path}, but it does not exist")
+    try: return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        msg = str(e).split('\n')[0][:200]
+        raise DataError(f"{path} is not a readable {what} ({type(e).__name__}: {msg})" + (f": {remedy}" if remedy else '')) from None
 
 # %% ../nbs/00_core.ipynb #9d92195d
 def config_hash(obj) -> str:
@@ -152,3 +214,31 @@ def set_dotted(d:dict, key:str, value):
     for p in parents: d = d.setdefault(p, {})
     d[last] = value
     return d
+
+# %% ../nbs/00_core.ipynb #f9d8c4f1
+def notebook_params(namespace:dict, before:set) -> dict:
+    "The declared (annotated) parameters of a notebook and their values; a `ConfigError` for unknown names or wrong types."
+    import difflib
+    ann = dict(namespace.get('__annotations__', {}))
+    new = {k for k in namespace if k not in before and not k.startswith('_')}
+    unknown = sorted(new - set(ann))
+    if unknown:
+        hints = {u: difflib.get_close_matches(u, ann, 1) for u in unknown}
+        raise ConfigError("unknown notebook parameter(s) " + ', '.join(f"{u!r}" + (f" (did you mean {h[0]!r}?)" if h else '') for u, h in hints.items())
+                          + f": this notebook takes {sorted(ann)}")
+    out = {}
+    for k, t in ann.items():
+        v = namespace[k]
+        if t is list and isinstance(v, str):
+            try: v = json.loads(v)
+            except json.JSONDecodeError: raise ConfigError(f"parameter {k}={v!r} is not valid: expected a list such as [0, 1, 2]") from None
+        ok = (isinstance(v, (int, float)) and not isinstance(v, bool)) if t is float else (isinstance(v, t) and not (t is int and isinstance(v, bool)))
+        if not ok: raise ConfigError(f"parameter {k}={v!r} is not valid: expected a {t.__name__}")
+        namespace[k] = out[k] = float(v) if t is float else v
+    return out
+
+# %% ../nbs/00_core.ipynb #ec5ec9bc
+def output_dir(kind:str, default) -> Path:
+    "`$MMREPRO_OUTPUT/<kind>` when that variable is set (tests), else `default`."
+    root = os.environ.get('MMREPRO_OUTPUT')
+    return Path(root)/kind if root else Path(default)

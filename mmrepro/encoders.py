@@ -30,16 +30,17 @@ def init_weights(m:nn.Module):
         nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
 
 # %% ../nbs/01c_encoders.ipynb #2a008a23
-def _pool_frames(feature_map, x:torch.Tensor, in_channels:int, who:str) -> torch.Tensor:
-    "Run the 2-D `feature_map` on (B,C,H,W) or per frame of (B,C,T,H,W) and average over time and space -> (B,D)."
+def _pool_frames(feature_map, x:torch.Tensor, in_channels:int, who:str, map_hook=None) -> torch.Tensor:
+    "Run the 2-D `feature_map` on (B,C,H,W) or per frame of (B,C,T,H,W), pass it through `map_hook`, average over time and space -> (B,D)."
     if x.dim() not in (4, 5):
         raise ConfigError(f"{who} expects (B,C,H,W) or (B,C,T,H,W) input, got a tensor of shape {tuple(x.shape)}")
     if x.shape[1] != in_channels:
         raise ConfigError(f"{who} was built for {in_channels} input channel(s) in dim 1, got shape {tuple(x.shape)}"
                           " (frames must be laid out (B,C,T,H,W))")
-    if x.dim() == 4: return feature_map(x).mean((2, 3))
+    hook = map_hook or (lambda t: t)
+    if x.dim() == 4: return hook(feature_map(x)).mean((2, 3))
     B, C, T, H, W = x.shape
-    fm = feature_map(x.transpose(1, 2).reshape(B * T, C, H, W))  # (B*T, D, h, w)
+    fm = hook(feature_map(x.transpose(1, 2).reshape(B * T, C, H, W)))  # (B*T, D, h, w)
     return fm.view(B, T, *fm.shape[1:]).transpose(1, 2).mean((2, 3, 4))  # (B, D, T, h, w) -> (B, D)
 
 # %% ../nbs/01c_encoders.ipynb #c8080b0f
@@ -75,8 +76,8 @@ class ResNet18Encoder(nn.Module):
         "The (N,512,h,w) output of the last stage for a (N,C,H,W) batch."
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        return _pool_frames(self.feature_map, x, self.in_channels, 'ResNet18Encoder')
+    def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
+        return _pool_frames(self.feature_map, x, self.in_channels, 'ResNet18Encoder', map_hook)
 
 # %% ../nbs/01c_encoders.ipynb #5862aa32
 def _conv_bn_relu(cin:int, cout:int, k:int, stride:int):
@@ -94,8 +95,8 @@ class SmallCNN(nn.Module):
     def feature_map(self, x:torch.Tensor) -> torch.Tensor:
         "The (N,out_dim,h,w) output of the last block for a (N,C,H,W) batch."
         return self.body(x)
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
-        return _pool_frames(self.body, x, self.in_channels, 'SmallCNN')
+    def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
+        return _pool_frames(self.body, x, self.in_channels, 'SmallCNN', map_hook)
 
 # %% ../nbs/01c_encoders.ipynb #6875f665
 class MLPEncoder(nn.Module):
@@ -107,10 +108,10 @@ class MLPEncoder(nn.Module):
         dims = [in_dim] + [hidden] * (n_layers - 1) + [out_dim]
         self.net = nn.Sequential(*[l for a, b in zip(dims[:-1], dims[1:]) for l in (nn.Linear(a, b), nn.ReLU(inplace=True))])
         self.apply(init_weights)
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
+    def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_dim:
             raise ConfigError(f"MLPEncoder expects (B,{self.in_dim}) input, got shape {tuple(x.shape)}")
-        return self.net(x)
+        return (map_hook or (lambda t: t))(self.net(x))
 
 # %% ../nbs/01c_encoders.ipynb #97c35ad0
 ENCODERS = Registry('encoder')
@@ -261,11 +262,14 @@ class MultimodalModel(nn.Module):
         self.encoders, self.fusion = nn.ModuleDict(encoders), fusion
         self.uni_heads = nn.ModuleDict({m: nn.Linear(d, self.num_classes) for m, d in dims.items()}) if unimodal_heads else None
         if self.uni_heads is not None: self.uni_heads.apply(init_weights)
-    def encode(self, x:dict) -> dict:
-        "Features {modality: (B,out_dim)} for a batch's `x` dict."
+    def encode(self, x:dict, map_hooks:dict|None=None) -> dict:
+        "Features {modality: (B,out_dim)} for a batch's `x` dict; `map_hooks` {modality: fn} act on the maps before pooling."
         missing = [m for m in self.modalities if m not in x]
         if missing: raise ConfigError(f"the batch has no {missing} input(s): got {list(x)}, the model needs {self.modalities}")
-        return {m: self.encoders[m](x[m]) for m in self.modalities}
+        hooks = map_hooks or {}
+        bad = [m for m in hooks if m not in self.modalities]
+        if bad: raise ConfigError(f"map_hooks name {bad}, which are not modalities of this model: expected some of {self.modalities}")
+        return {m: self.encoders[m](x[m], map_hook=hooks[m]) if m in hooks else self.encoders[m](x[m]) for m in self.modalities}
     def fuse(self, feats:dict) -> torch.Tensor:
         "Fused logits (B,C) from features."
         return self.fusion(feats)

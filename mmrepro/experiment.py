@@ -6,15 +6,15 @@
 from __future__ import annotations
 import copy
 from pathlib import Path
+import importlib, inspect
 from .core import ConfigError, read_json, seed_everything
 from .data import DATASETS, load_dataset
 from .encoders import build_model
-from .train import Trainer, TrainConfig
-from .methods import METHODS
-import mmrepro.avdigits, mmrepro.realdata  # register the datasets
+from .train import Trainer, TrainConfig, METHODS
+import mmrepro.datasets, mmrepro.methods  # register the built-in datasets and methods
 
 # %% auto #0
-__all__ = ['default_config', 'merge_config', 'build_run', 'run_experiment', 'load_result']
+__all__ = ['default_config', 'merge_config', 'build_run', 'run_experiment', 'import_modules', 'load_result']
 
 # %% ../nbs/01h_experiment.ipynb #df6d8c5f
 def default_config() -> dict:
@@ -35,6 +35,10 @@ def build_run(config:dict, data=None):
     bad = [k for k in config if k not in ('data', 'model', 'method', 'train')]
     if bad: raise ConfigError(f"unknown config section(s) {bad}: expected data, model, method, train")
     dcfg, mcfg, meth = dict(config['data']), dict(config.get('model', {})), dict(config['method'])
+    if 'name' not in dcfg or 'name' not in meth: raise ConfigError("a config needs data.name and method.name, e.g. data.name=synthetic, method.name=joint")
+    known = set(inspect.signature(build_model).parameters) - {'in_shapes', 'num_classes'}
+    bad = sorted(k for k in mcfg if k not in known)
+    if bad: raise ConfigError(f"unknown model option(s) {['model.' + k for k in bad]}: expected some of {sorted('model.' + k for k in known)}")
     data = data or load_dataset(dcfg.pop('name'), **dcfg)
     method = METHODS.build(meth.pop('name'), **meth)
     tcfg = TrainConfig.from_dict(config.get('train', {}))
@@ -51,6 +55,14 @@ def run_experiment(config:dict, out_dir, data=None, run_name:str|None=None) -> d
     trainer = Trainer(model, data, method, tcfg, out_dir, run_config=config)
     if run_name is not None: trainer.out = Path(out_dir) / f"{run_name}_{trainer.hash}"
     return dict(trainer.fit(), run_dir=str(trainer.out))
+
+def import_modules(names) -> list:
+    "Import the user's modules that register datasets or methods (`mmrepro train --import mypkg.data`)."
+    out = []
+    for n in names or []:
+        try: out.append(importlib.import_module(n))
+        except ImportError as e: raise ConfigError(f"--import {n}: cannot import it ({e}): expected an importable module (on PYTHONPATH or installed)") from None
+    return out
 
 def load_result(out_dir) -> dict:
     "The results file of a run folder."

@@ -13,10 +13,11 @@ from fastcore.basics import patch
 from .core import ConfigError, Registry, check_choice, check_range
 
 # %% auto #0
-__all__ = ['RESAMPLING', 'AUDIO_FRONTENDS', 'OGM_SR', 'OGM_SAMPLES', 'OGM_NFFT', 'OGM_HOP', 'FBANK_FRAMES', 'FBANK_MEAN',
-           'FBANK_STD', 'PMR_SR', 'PMR_SAMPLES', 'PMR_NPERSEG', 'PMR_NOVERLAP', 'FRAME_SAMPLING', 'IMAGENET_MEAN',
-           'IMAGENET_STD', 'resample_wave', 'tile_to', 'stft_ogm', 'fbank128', 'tukey_window', 'spec_pmr',
-           'resize_frames', 'sample_frame_indices', 'aa_bilinear_weights', 'BatchVisualAugment']
+__all__ = ['RESAMPLING', 'AUDIO_FRONTENDS', 'OGM_SR', 'OGM_SAMPLES', 'OGM_NFFT', 'OGM_HOP', 'SMALL_SR', 'SMALL_SAMPLES',
+           'SMALL_NFFT', 'SMALL_HOP', 'FBANK_FRAMES', 'FBANK_MEAN', 'FBANK_STD', 'PMR_SR', 'PMR_SAMPLES', 'PMR_NPERSEG',
+           'PMR_NOVERLAP', 'FRAME_SAMPLING', 'IMAGENET_MEAN', 'IMAGENET_STD', 'resample_wave', 'tile_to', 'stft_ogm',
+           'stft_small', 'fbank128', 'tukey_window', 'spec_pmr', 'resize_frames', 'sample_frame_indices',
+           'aa_bilinear_weights', 'BatchVisualAugment']
 
 # %% ../nbs/01b_frontends.ipynb #c7222f87
 def _check_sr(sr, where:str) -> int:
@@ -71,6 +72,18 @@ def stft_ogm(wave, sr:int, pad_mode:str='constant', resampling:str='torchaudio')
     x = tile_to(resample_wave(wave, sr, OGM_SR, resampling), OGM_SAMPLES).clamp(-1, 1)
     window = torch.hann_window(OGM_NFFT, periodic=True, device=x.device)
     S = torch.stft(x, OGM_NFFT, hop_length=OGM_HOP, window=window, center=True, pad_mode=pad_mode, return_complex=True)
+    return torch.log(S.abs() + 1e-7)
+
+# %% ../nbs/01b_frontends.ipynb #309c2e36
+SMALL_SR, SMALL_SAMPLES, SMALL_NFFT, SMALL_HOP = 8000, 8000, 256, 128
+
+@AUDIO_FRONTENDS.register('stft_small', help="CPU-sized: 8 kHz, tile to 1 s, STFT 256/128, log(|S|+1e-7) -> (129, 63)")
+def stft_small(wave, sr:int, resampling:str='torchaudio') -> torch.Tensor:
+    "A small log-magnitude STFT of `wave` (N,) or (B, N) at `sr` Hz -> float32 (129, 63) or (B, 129, 63)."
+    wave, sr = _as_wave(wave, 'stft_small'), _check_sr(sr, 'stft_small')
+    x = tile_to(resample_wave(wave, sr, SMALL_SR, resampling), SMALL_SAMPLES).clamp(-1, 1)
+    window = torch.hann_window(SMALL_NFFT, periodic=True, device=x.device)
+    S = torch.stft(x, SMALL_NFFT, hop_length=SMALL_HOP, window=window, center=True, pad_mode='constant', return_complex=True)
     return torch.log(S.abs() + 1e-7)
 
 # %% ../nbs/01b_frontends.ipynb #962bbd41
@@ -260,6 +273,14 @@ def resize_eval(self:BatchVisualAugment, x:torch.Tensor) -> torch.Tensor:
     return x[..., top:top + s, left:left + s]
 
 @patch
+def norm_constants(self:BatchVisualAugment, device) -> tuple:
+    "The (1, 3, 1, 1) mean and std on the 0-255 scale, made once per device (no host-to-device copy per batch)."
+    cache = self.__dict__.setdefault('_norm', {})
+    if device not in cache:
+        cache[device] = tuple(torch.tensor(v, device=device).view(1, 3, 1, 1) * 255 for v in (self.mean, self.std))
+    return cache[device]
+
+@patch
 def __call__(self:BatchVisualAugment, frames:torch.Tensor, train:bool, generator:torch.Generator|None=None) -> torch.Tensor:
     "Transform uint8 frames (B, T, 3, H, W) into normalised float32 (B, 3, T, size, size); random crops only if `train`."
     if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim != 5 or frames.shape[2] != 3:
@@ -275,7 +296,6 @@ def __call__(self:BatchVisualAugment, frames:torch.Tensor, train:bool, generator
         if self.shared_crop: p = {k: v.repeat_interleave(T, 0) for k, v in p.items()}
         x = self.crop_resize(x, p)
     else: x = self.resize_eval(x)
-    mean = torch.tensor(self.mean, device=x.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(self.std, device=x.device).view(1, 3, 1, 1) * 255
+    mean, std = self.norm_constants(x.device)
     x = (x - mean) / std
     return x.view(B, T, C, self.size, self.size).permute(0, 2, 1, 3, 4).contiguous()

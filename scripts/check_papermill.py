@@ -1,23 +1,30 @@
-"""Run each parameterised notebook under papermill with `-p` values and prove the values reached it.
+"""Run each parameterised notebook under papermill with its defaults (other seeds) and prove the values reached it.
 
 A notebook is parameterised when one of its cells carries the `parameters` tag. Each such notebook prints a line
-`PARAMS {json}` with the values it runs with; this script runs it with the quick values below plus a fresh
-`seed`, and checks (1) that papermill injected them, (2) that the notebook printed them back, and (3), for notebooks
-that train, that the results file of the run records them.
+`PARAMS {json}` with the values it runs with; this script runs it with fresh seeds (as many as its default) and
+temporary output folders, and checks (1) that papermill injected them, (2) that the notebook printed them back,
+(3) for notebooks that train, that the results files of the runs record them, and (4), once, that a misspelt
+parameter is refused. The runs are the notebooks' default runs: nbdev-test skips these notebooks (test.sh), so each
+notebook is executed once, here.
 """
-import json, random, subprocess, sys, tempfile
+import json, os, random, subprocess, sys, tempfile, argparse, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# quick settings per notebook (the defaults are the CPU setting; these make the check fast)
-QUICK = {'09_demo.ipynb': dict(epochs=1, batch_size=32),
-         '02_gmm_gap.ipynb': dict(epochs=3, warmup_epochs=1, seeds=[0], run_ablations=False, ft_epochs=1),
-         '05_midas.ipynb': dict(epochs=2, warmup_epochs=1, seeds=[0], ablations=[], run_unimodal=False, eta=0.1)}
-SEED_KEY = {'02_gmm_gap.ipynb': 'seeds', '05_midas.ipynb': 'seeds'}  # notebooks whose seed parameter is a list
 
 def parameterised(nb_path):
     nb = json.loads(nb_path.read_text())
     return any('parameters' in c.get('metadata', {}).get('tags', []) for c in nb['cells'])
+
+def notebooks(): return [p for p in sorted((ROOT/'nbs').glob('*.ipynb')) if parameterised(p)]
+
+def defaults(nb_path) -> dict:
+    "The parameter cell's assignments, read without running it."
+    nb = json.loads(nb_path.read_text()); out = {}
+    cell = next(c for c in nb['cells'] if 'parameters' in c.get('metadata', {}).get('tags', []))
+    ns = {}; exec(''.join(cell['source']), {}, ns)
+    return ns
 
 def printed_params(nb):
     for c in nb['cells']:
@@ -26,17 +33,21 @@ def printed_params(nb):
                 if line.startswith('PARAMS '): return json.loads(line[7:])
     return None
 
+def papermill(nb_path, values, d):
+    "Run `nb_path` with `values`, writing its runs and figures under `d` (MMREPRO_OUTPUT); (process, executed notebook)."
+    out = Path(d)/nb_path.name
+    cmd = [sys.executable, '-m', 'papermill', str(nb_path), str(out), '--cwd', str(nb_path.parent), '--no-progress-bar']
+    for k, v in values.items():  # scalars with -p (papermill types ints, floats and True/False); lists as YAML with -y
+        cmd += ['-y', json.dumps({k: v})] if isinstance(v, list) else ['-p', k, str(v)]
+    return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'MMREPRO_OUTPUT': str(d)}), out
+
 def check(nb_path):
+    t0 = time.time()
+    dflt = defaults(nb_path)
     seed = random.randint(1000, 9999)
-    key = SEED_KEY.get(nb_path.name, 'seed')
-    values = dict(QUICK.get(nb_path.name, {}), **{key: [seed] if key == 'seeds' else seed})
+    values = {'seeds': [seed + i for i in range(len(dflt['seeds']))]} if 'seeds' in dflt else {'seed': seed}
     with tempfile.TemporaryDirectory() as d:
-        values['out_dir'], values['figures_dir'] = str(Path(d) / 'runs'), str(Path(d) / 'figures')
-        out = Path(d) / nb_path.name
-        cmd = [sys.executable, '-m', 'papermill', str(nb_path), str(out), '--cwd', str(nb_path.parent), '--no-progress-bar']
-        for k, v in values.items():  # scalars with -p (papermill types ints, floats and True/False); lists as YAML with -y
-            cmd += ['-y', json.dumps({k: v})] if isinstance(v, list) else ['-p', k, str(v)]
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r, out = papermill(nb_path, values, d)
         if r.returncode != 0:
             print(r.stdout[-3000:], r.stderr[-3000:]); return f'{nb_path.name}: papermill failed'
         nb = json.loads(out.read_text())
@@ -46,16 +57,37 @@ def check(nb_path):
         if got is None: return f'{nb_path.name}: the notebook printed no PARAMS line'
         for k, v in values.items():
             if got.get(k) != v: return f'{nb_path.name}: -p {k} {v!r} did not reach the notebook (it ran with {got.get(k)!r})'
-        results = list((Path(d) / 'runs').rglob('result.json'))
+        seeds = set(values.get('seeds', [values.get('seed')]))
+        results = list((Path(d)/'runs').rglob('result.json'))
         for res in results:
             cfg = json.loads(res.read_text())['config']['config']
-            if cfg.get('train', {}).get('seed', seed) != seed: return f'{res}: the run used seed {cfg["train"].get("seed")}, not {seed}'
-        print(f'  {nb_path.name}: {values} reached the notebook' + (f' and its {len(results)} run(s)' if results else ''))
+            if 'train' in cfg and cfg['train'].get('seed') not in seeds: return f'{res}: the run used seed {cfg["train"].get("seed")}, not one of {sorted(seeds)}'
+        figs = list((Path(d)/'figures').glob('*.png'))
+        if not figs and nb_path.name != '09_demo.ipynb' and not results: return f'{nb_path.name}: no run and no figure was written under MMREPRO_OUTPUT'
+        print(f'  {nb_path.name}: {values} reached the notebook and its {len(results)} run(s); {len(figs)} figure(s); {time.time() - t0:.0f} s', flush=True)
+    return None
+
+def check_refused(nb_path):
+    "A misspelt parameter (`-p epoch 1`) stops the notebook with a clear error instead of running with the default."
+    with tempfile.TemporaryDirectory() as d:
+        r, out = papermill(nb_path, {'epoch': 1}, d)
+        msg = r.stdout + r.stderr
+        if r.returncode == 0 or "unknown notebook parameter(s) 'epoch' (did you mean 'epochs'?)" not in msg:
+            return f'{nb_path.name}: -p epoch 1 was not refused with a clear error (exit {r.returncode})'
+        print(f'  {nb_path.name}: -p epoch 1 refused: "unknown notebook parameter(s) \'epoch\' (did you mean \'epochs\'?)"')
     return None
 
 if __name__ == '__main__':
-    nbs = [p for p in sorted((ROOT / 'nbs').glob('*.ipynb')) if parameterised(p)]
+    ap = argparse.ArgumentParser(); ap.add_argument('--jobs', type=int, default=2); ap.add_argument('--list-re', action='store_true')
+    a = ap.parse_args()
+    nbs = notebooks()
     if not nbs: sys.exit('no parameterised notebook found')
-    errors = [e for e in map(check, nbs) if e]
+    if a.list_re: print('|'.join(f'^{p.name}$' for p in nbs).replace('.', r'\.')); sys.exit(0)
+    demo = ROOT/'nbs'/'09_demo.ipynb'
+    # the longest notebooks first, so that the two workers finish together
+    order = sorted(nbs, key=lambda p: -p.stat().st_size)
+    with ThreadPoolExecutor(a.jobs) as ex:
+        errors = [e for e in ex.map(check, order) if e]
+        errors += [e for e in [check_refused(demo)] if e]
     for e in errors: print('FAIL', e)
     sys.exit(1 if errors else 0)
