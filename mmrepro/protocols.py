@@ -12,7 +12,7 @@ __all__ = ['CPU_DATA', 'TRAIN', 'REAL', 'protocol_config']
 
 # %% ../nbs/01k_protocols.ipynb #8f69ab09
 CPU_DATA = dict(synthetic=dict(data=dict(n_train=240, n_val=60, n_test=60, frontend='stft_small'), train=dict(epochs=4, batch_size=16)),
-                avdigits=dict(data=dict(), train=dict(epochs=16, batch_size=64, lr=0.02, select='last')))
+                avdigits=dict(data=dict(frontend='stft_small'), train=dict(epochs=16, batch_size=64, lr=0.02, select='last')))
 
 TRAIN = dict(
     cpu=dict(optimizer='sgd', lr=0.05, momentum=0.9, weight_decay=1e-4, schedule='cosine'),
