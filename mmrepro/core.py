@@ -142,9 +142,17 @@ def _atomic(path, write:Callable):
         os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp): os.remove(tmp)
-        if isinstance(e, OSError): raise output_error(path, e) from None
+        if (err := _os_error_in(e)) is not None: raise output_error(path, err) from None
         raise
     return path
+
+def _os_error_in(e:BaseException):
+    "The OSError behind `e`: itself, or one it was raised while handling (torch.save hides a write error so)."
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError): return e
+        seen.add(id(e)); e = e.__cause__ or e.__context__
+    return None
 
 def remove_stale_tmp(folder) -> list:
     "Remove the `.<name>.<random>.tmp` files an interrupted atomic write left in `folder`; their names."

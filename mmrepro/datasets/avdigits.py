@@ -148,7 +148,7 @@ def pair_photos(clip_digits, clip_parts, photo_digits, pair_seed:int=0) -> tuple
 # %% ../../nbs/15_datasets_avdigits.ipynb #afeba9d5
 def _read_photo(path:Path) -> np.ndarray:
     with Image.open(path) as im:
-        return np.asarray(ImageOps.exif_transpose(im).convert('RGB'))
+        return np.array(ImageOps.exif_transpose(im).convert('RGB'))   # a writable copy for torch.from_numpy
 
 def process_item(job:dict, opts:dict) -> dict:
     "The cache's process function for AV-Digits: {audio: spectrogram} of a clip job, {photos: uint8 (3, S, S)} of a photo job."
