@@ -4,7 +4,7 @@
 #   2. nbdev-test runs every notebook without papermill parameters (cells flagged slow or gpu are skipped);
 #   3. every parameterised notebook (the paper notebooks and the demo) runs under papermill with its defaults and
 #      other seeds, and the values are shown to reach it; a misspelt parameter is shown to be refused;
-#   4. the package installs into a clean virtual environment and imports.
+#   4. the package installs into a clean virtual environment and imports (run in the background from the start).
 # Notebooks run two at a time with one torch thread each (two cores, no oversubscription). Figures and run folders of
 # the test runs go to a temporary folder (MMREPRO_OUTPUT), never over the committed figures.
 # Real-data tests read MMREPRO_SHARED_DATA (.ci/run sets it to ../shared/data) and say when they skip.
@@ -14,13 +14,21 @@ source scripts/_env.sh
 export MMREPRO_CACHE="${MMREPRO_CACHE:-$PWD/.cache/mmrepro}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 out="$(mktemp -d)"; export MMREPRO_OUTPUT="$out"
-trap 'rm -rf "$out"' EXIT
+trap 'rm -rf "$out" "${clean:-}"' EXIT
 passed=0; failed=0
 ok()   { passed=$((passed + 1)); echo "PASS: $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 finish() { echo; echo "mmrepro tests: $passed passed, $failed failed"; [ "$failed" -eq 0 ]; }
 t0=$SECONDS
 params_re="$(python scripts/check_papermill.py --list-re)"   # the parameterised notebooks: run under papermill in step 3
+
+# step 4 runs from the start, beside the others: pip mostly waits on the disk, and it would otherwise add minutes
+clean="$(mktemp -d)"
+( "${PYTHON:-python3}" -m venv "$clean/venv" \
+  && "$clean/venv/bin/python" -m pip install -q . 2> >(grep -v 'is ignored: it is neither' >&2) \
+  && (cd "$clean" && venv/bin/python -c "import mmrepro, mmrepro.experiment, mmrepro.cli; print('imported mmrepro', mmrepro.__version__)" && venv/bin/mmrepro --help >/dev/null) ) \
+  > "$clean/log" 2>&1 &
+install_pid=$!
 
 echo "== 1. notebooks and package in sync"
 snap() { find nbs mmrepro -type f \( -name '*.ipynb' -o -name '*.py' \) -not -path '*/.ipynb_checkpoints/*' -not -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha1sum; sha1sum pyproject.toml; }
@@ -39,13 +47,9 @@ echo "== 3. papermill: the parameterised notebooks with their defaults, other se
 if python scripts/check_papermill.py --jobs "${MMREPRO_TEST_WORKERS:-2}"; then ok "papermill runs every parameterised notebook, and its -p values reach it"; else fail "papermill parameters"; fi
 echo "   ($((SECONDS - t0)) s so far)"
 
-echo "== 4. clean install and import"
-clean="$(mktemp -d)"
-if "${PYTHON:-python3}" -m venv "$clean/venv" \
-   && "$clean/venv/bin/python" -m pip install -q . 2> >(grep -v 'is ignored: it is neither' >&2) \
-   && (cd "$clean" && venv/bin/python -c "import mmrepro, mmrepro.experiment, mmrepro.cli; print('imported mmrepro', mmrepro.__version__)" && venv/bin/mmrepro --help >/dev/null); then
-  ok "pip install . into a clean environment, import, mmrepro --help"
-else fail "clean install"; fi
+echo "== 4. clean install and import (started with step 1)"
+if wait "$install_pid"; then ok "pip install . into a clean environment, import, mmrepro --help"
+else fail "clean install:"; cat "$clean/log"; fi
 rm -rf "$clean" build mmrepro.egg-info 2>/dev/null || true
 echo "total time: $((SECONDS - t0)) s"
 finish
