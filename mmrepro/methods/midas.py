@@ -16,7 +16,7 @@ from .baselines import Joint
 __all__ = ['PARTNER_MODES', 'SINGLE_CLASS_RULES', 'HARD_WEIGHTINGS', 'NoPartnerError', 'sample_partners', 'misaligned_sources',
            'source_confidences', 'normalised_confidences', 'hard_sample_similarity', 'hard_sample_weight',
            'misaligned_loss', 'fused_shares', 'update_alpha', 'code_weak_modality', 'update_alpha_code', 'top2_hits',
-           'misaligned_validation', 'MisalignedValidationLog', 'JointMisval', 'MIDAS', 'FeatureMixup']
+           'misaligned_validation', 'MisalignedValidationLog', 'JointMisval', 'MIDAS']
 
 # %% ../../nbs/05_midas.ipynb #a94e2a26
 PARTNER_MODES = ('different_label', 'permutation')
@@ -294,36 +294,3 @@ def state_dict(self:MIDAS): return dict(alpha=None if self._alpha is None else s
 
 @patch
 def load_state_dict(self:MIDAS, d): self._alpha = d.get('alpha')
-
-# %% ../../nbs/05_midas.ipynb #ff2fbcc0
-@METHODS.register('feature_mixup', help="feature-level Mixup (MIDAS's Table 3 baseline; paper 3's MM): mixed features, mixed label")
-class FeatureMixup(MisalignedValidationLog, Method):
-    "Mixup of each modality's features with one lambda ~ Beta(a, a) and the mixed label (per-modality embedding interpolation)."
-    name = 'feature_mixup'
-    def __init__(self, beta_alpha:float=1.0, lam_per:str='batch', partner:str='permutation', clean_loss:str='add',
-                 aux_unimodal:float=1.0, start_epoch:int=0, misval:bool=True):
-        self.beta_alpha = check_range('method.beta_alpha', beta_alpha, lo=0, lo_open=True)
-        self.lam_per = check_choice('method.lam_per', lam_per, ['batch', 'sample'])
-        self.partner = check_choice('method.partner', partner, PARTNER_MODES)
-        self.clean_loss = check_choice('method.clean_loss', clean_loss, ['add', 'replace'])
-        self.aux_unimodal = check_range('method.aux_unimodal', aux_unimodal, lo=0)
-        self.start_epoch = check_range('method.start_epoch', start_epoch, lo=0)
-        self.misval = bool(misval)
-    def training_step(self, model, batch, state):
-        x, y = batch['x'], batch['y']
-        feats = model.encode(x)
-        loss_heads, logs = unimodal_probe_loss(model, feats, y, detach=self.aux_unimodal == 0)
-        aux = (self.aux_unimodal or 1.0) * loss_heads
-        if state.epoch < self.start_epoch:
-            l = F.cross_entropy(model.fuse(feats).float(), y); return l + aux, dict(loss_clean=l.detach(), **logs)
-        j, _ = sample_partners(y, self.partner, 'permutation')
-        conc = torch.full((len(y) if self.lam_per == 'sample' else 1,), float(self.beta_alpha), device=y.device)
-        lam = torch.distributions.Beta(conc, conc, validate_args=False).sample()   # no argument check: a host sync
-        lf = lam[:, None]
-        z_mix = model.fuse({m: lf * f + (1 - lf) * f[j] for m, f in feats.items()}).float()
-        l_mix = (lam * F.cross_entropy(z_mix, y, reduction='none') + (1 - lam) * F.cross_entropy(z_mix, y[j], reduction='none')).mean()
-        loss = l_mix + aux
-        logs.update(loss_mix=l_mix.detach(), lam=lam.mean())
-        if self.clean_loss == 'add':
-            l = F.cross_entropy(model.fuse(feats).float(), y); loss = loss + l; logs['loss_clean'] = l.detach()
-        return loss, logs
