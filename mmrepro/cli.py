@@ -12,9 +12,11 @@ from .train import METHODS, NonFiniteLossError
 from .experiment import run_experiment, import_modules
 from .datasets.spec import SPECS, preprocess, parse_frame_size
 from .datasets.cache import summarize_cache
+from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
+from .core import check_choice
 
 # %% auto #0
-__all__ = ['run_preprocess', 'make_parser', 'config_from_args', 'main']
+__all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'main']
 
 # %% ../nbs/01i_cli.ipynb #2d62a516
 def _listing() -> str:
@@ -49,12 +51,33 @@ def run_preprocess(a):
     return preprocess(a.dataset, a.raw, a.out, a.splits, a.frontend, a.fps, a.max_frames,
                       parse_frame_size(a.frame_size) if a.frame_size else None, a.workers, a.allow_missing, not a.no_progress, a.rebuild)
 
+# %% ../nbs/01i_cli.ipynb #085298bd
+def _evaluate_parser(sub):
+    e = sub.add_parser('evaluate', help='evaluate a finished run under a test-time attack; prints the metrics as JSON',
+                       description='Rebuild the model and data of a finished run folder (result.json + best.pt) and evaluate its test split '
+                                   'with ATTACK at LEVEL (0-10) on a seeded random half of the test samples.')
+    e.add_argument('run', help='a finished run folder (it holds result.json and best.pt)')
+    e.add_argument('--attack', required=True, help=f"one of {', '.join(a for a in ATTACKS if a != 'mask_text')}")
+    e.add_argument('--level', required=True, type=float, help='noise level in [0, 10] (0: clean)')
+    e.add_argument('--modality', default='all', help="the attacked modality (default: all it applies to)")
+    e.add_argument('--seed', type=int, default=0, help='seed of the attacked half and of the noise')
+    e.add_argument('--checkpoint', default='best', help='best (best.pt, the selected epoch) | last (last.pt)')
+    e.add_argument('--device', default='cpu', help='cpu | cuda')
+    return e
+
+def run_evaluate(a) -> dict:
+    "Metrics of a parsed `evaluate` command line: the run's test split under the attack."
+    check_choice('--attack', a.attack, ATTACKS); check_level(a.level)
+    model, data, res = load_run(a.run, a.checkpoint, device=a.device)
+    m = evaluate_attacked(model, data, a.attack, a.level, a.modality, a.seed, device=a.device)
+    return dict(run=str(a.run), attack=a.attack, level=a.level, modality=a.modality, seed=a.seed, checkpoint=a.checkpoint, **m)
+
 # %% ../nbs/01i_cli.ipynb #fdcd5216
 def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -74,6 +97,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help='import MODULE first (it registers your own datasets or methods), e.g. --import mypkg.data')
     t.add_argument('--no-progress', action='store_true', help='no progress bars')
     _preprocess_parser(sub)
+    _evaluate_parser(sub)
     return p
 
 def config_from_args(a) -> dict:
@@ -109,6 +133,9 @@ def main(argv=None):
             opts = ''.join(f" -o data.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in m.items() if k != 'fbank_sr')
             print(f"train with: mmrepro train --dataset {a.dataset} -o data.cache_dir={a.out}{opts} --method joint --out runs/{a.dataset}_joint")
             return 0
+        if a.command == 'evaluate':
+            r = run_evaluate(a)
+            print(json.dumps(r)); return 0
         if not a.out.strip(): raise ConfigError("--out '' is not valid: expected a folder of its own for this run, e.g. runs/joint")
         import_modules(a.imports)
         res = run_experiment(config_from_args(a), a.out)

@@ -45,7 +45,7 @@ def build_run(config:dict, data=None):
     mods = method.modalities(data.modalities)
     if mods != data.modalities: data = data.select(mods)
     seed_everything(tcfg.seed)
-    model = build_model(data.in_shapes, data.num_classes, **mcfg)
+    model = method.prepare_model(build_model(data.in_shapes, data.num_classes, **mcfg))
     return data, model, method, tcfg
 
 def run_experiment(config:dict, out_dir, data=None, run_name:str|None=None) -> dict:

@@ -58,6 +58,7 @@ class Method:
                 raise ConfigError(f"method.{k}={v} is not less than train.epochs={cfg.epochs}: the run would end before the "
                                   f"{self.name} phase starts and train nothing of it. Lower method.{k}, leave it unset (it then takes "
                                   f"{frac:.0%} of the epochs), or raise train.epochs")
+    def prepare_model(self, model): "Return the model this method trains (e.g. with extra modules); called once, before training."; return model
     def on_fit_start(self, trainer): pass
     def on_epoch_start(self, state:TrainState): pass
     def training_step(self, model, batch:dict, state:TrainState):
