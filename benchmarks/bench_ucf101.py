@@ -25,7 +25,8 @@ def main():
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'ucf101_preprocess_cpu.json'))
     a = ap.parse_args()
     import torch
-    from mmrepro.datasets.ucf101 import make_ucf101_fixture, flow_algorithm
+    from mmrepro.datasets.ucf101 import flow_algorithm
+    from mmrepro.testing import make_ucf101_fixture
     from mmrepro.datasets.spec import preprocess
     from mmrepro.core import atomic_write_json, read_json
     per_class = max(1, a.clips // 3)

@@ -15,10 +15,12 @@ from .data import MMTensorDataset, MMData
 from .datasets.cremad import CREMAD_EMOTIONS
 from .datasets.ave import AVE_HEADER
 from .datasets.ks import KS_CLASSES
+from .datasets.ucf101 import ucf_file_class
 
 # %% auto #0
 __all__ = ['AVE_FIXTURE_EVENTS', 'write_video', 'fixture_frames', 'frame_second', 'make_avdigits_fixture', 'fixture_photo_id',
-           'make_cremad_fixture', 'make_ave_fixture', 'make_ks_fixture', 'shared_data', 'tiny_data']
+           'make_cremad_fixture', 'make_ave_fixture', 'make_ks_fixture', 'shared_data', 'make_ucf101_fixture',
+           'tiny_data']
 
 # %% ../nbs/40_testing.ipynb #9c049109
 def _encode_audio(c, stream, wave, sr):
@@ -154,6 +156,32 @@ def shared_data(*required):
     for cand in [Path(v), Path.cwd().parent/v]:
         if all((cand/r).is_dir() for r in required): return cand
     return None
+
+# %% ../nbs/40_testing.ipynb #ucffixcode
+def make_ucf101_fixture(root, classes=('ApplyEyeMakeup', 'HandstandPushups', 'YoYo'), groups=(1, 8, 15, 22), clips:int=1,
+                        size=(48, 64), seconds:float=1.0, fps:int=10, flow:bool=False, flow_frames:int=5) -> Path:
+    "A UCF-101-shaped download under `root`: UCF-101/<Class>/v_*.avi, ucfTrainTestlist/ and optionally flow folders."
+    root = Path(root); ld = root/'ucfTrainTestlist'; ld.mkdir(parents=True, exist_ok=True)
+    classes = sorted(classes)
+    (ld/'classInd.txt').write_bytes(''.join(f'{i + 1} {c}\r\n' for i, c in enumerate(classes)).encode())
+    lists = {f'{k}list0{f}.txt': [] for f in (1, 2, 3) for k in ('train', 'test')}
+    n = int(seconds * fps); H, W = size
+    for ci, c in enumerate(classes):
+        for g in groups:
+            for k in range(1, clips + 1):
+                stem = f'v_{ucf_file_class(c)}_g{g:02d}_c{k:02d}'
+                fr = np.zeros((n, H, W, 3), np.uint8); fr[..., 2] = 40 * ci
+                for t in range(n): fr[t, H // 4:H // 2, (2 * t) % (W - 12):(2 * t) % (W - 12) + 12] = 255
+                write_video(root/'UCF-101'/c/f'{stem}.avi', fr, fps=fps, vcodec='mpeg4')
+                for f in (1, 2, 3):
+                    test = 7 * (f - 1) < g <= 7 * f
+                    lists[f"{'test' if test else 'train'}list0{f}.txt"].append(f'{c}/{stem}.avi' + ('' if test else f' {ci + 1}'))
+                if flow:
+                    for d, val in (('flows_u', 140), ('flows_v', 128)):
+                        (root/d/stem).mkdir(parents=True, exist_ok=True)
+                        for t in range(flow_frames): Image.fromarray(np.full((H, W), val + t, np.uint8)).save(root/d/stem/f'frame{t + 1:06d}.jpg')
+    for name, lines in lists.items(): (ld/name).write_bytes(''.join(l + '\r\n' for l in lines).encode())
+    return root
 
 # %% ../nbs/40_testing.ipynb #bce676ff
 def tiny_data(n:int=240, strong:float=2.0, weak:float=0.5, num_classes:int=3, names=('audio', 'visual'), seed:int=0,

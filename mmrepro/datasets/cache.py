@@ -50,9 +50,10 @@ def _die_with_parent():
     try: ctypes.CDLL('libc.so.6', use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
     except (OSError, AttributeError): pass
 
-def _init_worker():
+def _init_worker(parent:int|None=None):
     torch.set_num_threads(1)
     _die_with_parent()
+    if parent is not None and os.getppid() != parent: os._exit(1)   # the parent died while this worker was starting
 
 def _shard_path(shards:Path, name:str) -> Path: return shards/f'{name}.npz'
 
@@ -86,7 +87,7 @@ def _run_jobs(todo:list, process, opts:dict, shards:Path, workers:int, progress:
         else:
             chunk = max(1, min(16, len(todo) // (4 * workers)))
             import mmrepro.datasets.cache as m   # spawned workers import these by module name (also when this runs in a notebook)
-            ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'), initializer=m._init_worker)
+            ex = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'), initializer=m._init_worker, initargs=(os.getpid(),))
             try:
                 pending = {ex.submit(m._run_chunk, todo[i:i + chunk], process, opts, str(shards)) for i in range(0, len(todo), chunk)}
                 while pending:

@@ -18,8 +18,8 @@ from .spec import DatasetSpec, SPECS, cache_options, missing_error, clip_job
 # %% auto #0
 __all__ = ['UCF_NAME', 'UCF_FILE_CLASS', 'FLOW_BOUND', 'FLOW_LAYOUTS', 'UCF_SPLITS', 'FLOW_MEAN', 'FLOW_STD', 'UCF101',
            'parse_ucf_name', 'ucf_file_class', 'read_class_ind', 'read_ucf_list', 'flow_algorithm', 'encode_flow',
-           'compute_flow', 'decode_video', 'read_flow_folders', 'process_ucf_clip', 'ucf101_inputs',
-           'make_ucf101_fixture', 'UCFSpec', 'ucf101_classes', 'UCFTransform', 'load_ucf101']
+           'compute_flow', 'decode_video', 'read_flow_folders', 'process_ucf_clip', 'ucf101_inputs', 'UCFSpec',
+           'ucf101_classes', 'UCFTransform', 'load_ucf101']
 
 # %% ../../nbs/22_datasets_ucf101.ipynb #a21e249c
 UCF_NAME = re.compile(r'^v_([A-Za-z]+)_g(\d{2})_c(\d{2})$')
@@ -185,34 +185,6 @@ def ucf101_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
     info = dict(raw=str(raw), missing=sorted(missing), class_ind=class_ind, folds=sorted({f for p in parts.values() for f in p}),
                 flow_algorithm=sources['flow'], unlisted_clips=len(set(videos) - set(parts)))
     return jobs, samples, info, sources
-
-# %% ../../nbs/22_datasets_ucf101.ipynb #effb4a5b
-def make_ucf101_fixture(root, classes=('ApplyEyeMakeup', 'HandstandPushups', 'YoYo'), groups=(1, 8, 15, 22), clips:int=1,
-                        size=(48, 64), seconds:float=1.0, fps:int=10, flow:bool=False, flow_frames:int=5) -> Path:
-    "A UCF-101-shaped download under `root`: UCF-101/<Class>/v_*.avi, ucfTrainTestlist/ and optionally flow folders."
-    from mmrepro.testing import write_video
-    from PIL import Image
-    root = Path(root); ld = root/'ucfTrainTestlist'; ld.mkdir(parents=True, exist_ok=True)
-    classes = sorted(classes)
-    (ld/'classInd.txt').write_bytes(''.join(f'{i + 1} {c}\r\n' for i, c in enumerate(classes)).encode())
-    lists = {f'{k}list0{f}.txt': [] for f in (1, 2, 3) for k in ('train', 'test')}
-    n = int(seconds * fps); H, W = size
-    for ci, c in enumerate(classes):
-        for g in groups:
-            for k in range(1, clips + 1):
-                stem = f'v_{ucf_file_class(c)}_g{g:02d}_c{k:02d}'
-                fr = np.zeros((n, H, W, 3), np.uint8); fr[..., 2] = 40 * ci
-                for t in range(n): fr[t, H // 4:H // 2, (2 * t) % (W - 12):(2 * t) % (W - 12) + 12] = 255
-                write_video(root/'UCF-101'/c/f'{stem}.avi', fr, fps=fps, vcodec='mpeg4')
-                for f in (1, 2, 3):
-                    test = 7 * (f - 1) < g <= 7 * f
-                    lists[f"{'test' if test else 'train'}list0{f}.txt"].append(f'{c}/{stem}.avi' + ('' if test else f' {ci + 1}'))
-                if flow:
-                    for d, val in (('flows_u', 140), ('flows_v', 128)):
-                        (root/d/stem).mkdir(parents=True, exist_ok=True)
-                        for t in range(flow_frames): Image.fromarray(np.full((H, W), val + t, np.uint8)).save(root/d/stem/f'frame{t + 1:06d}.jpg')
-    for name, lines in lists.items(): (ld/name).write_bytes(''.join(l + '\r\n' for l in lines).encode())
-    return root
 
 # %% ../../nbs/22_datasets_ucf101.ipynb #87581cc1
 UCF_SPLITS = ('ogm_val', 'ogm_legacy', 'stratified', 'midas')
