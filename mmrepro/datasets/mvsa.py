@@ -190,10 +190,12 @@ def save_split(folder, name:str, desc:dict, names:dict) -> str:
 @DATASETS.register('mvsa', help='MVSA-Single (tweet image + text, 3 sentiments) (a cache from `mmrepro preprocess mvsa`)')
 def load_mvsa(cache_dir=None, raw=None, splits_dir=None, frame_size=None, label_rule:str='agree', split:str='auto', split_seed:int=0,
               max_len:int=40, max_vocab:int=5000, min_freq:int=1, image_size:int|None=None, augment:bool=False, crop_scale=(0.08, 1.0),
-              workers=None, allow_missing:bool=False, progress:bool=True) -> MMData:
+              workers=None, allow_missing:bool=False, progress:bool=True, resize:int|None=None) -> MMData:
     "MVSA-Single from its cache in `cache_dir` (built first from `raw` if given), as an `MMData` of `visual` (uint8) and `text` (token ids)."
     from mmrepro.datasets.spec import preprocess
     opts = MVSA.options(None, None, None, frame_size)
+    if resize is not None and resize != opts['resize']:   # the cache option `preprocess` prints back; it follows from frame_size
+        raise ConfigError(f"data.resize={resize!r} is not valid: the resize before the {opts['frame_size'][0]} px crop is {opts['resize']} (round(S * 256 / 224))")
     check_choice('data.label_rule', label_rule, LABEL_RULES); check_choice('data.split', split, ('auto',) + MVSA_SPLITS)
     check_int('data.split_seed', split_seed, lo=0); check_int('data.max_len', max_len, lo=1)
     if label_rule == 'xu_mao' and split == 'official':
