@@ -4,7 +4,7 @@
 
 # %% ../nbs/40_testing.ipynb #2a960f1a
 from __future__ import annotations
-import os
+import os, json
 from pathlib import Path
 import numpy as np
 import torch
@@ -16,11 +16,13 @@ from .datasets.cremad import CREMAD_EMOTIONS
 from .datasets.ave import AVE_HEADER
 from .datasets.ks import KS_CLASSES
 from .datasets.ucf101 import ucf_file_class
+from .datasets.mvsa import MVSA_HEADER
+from .datasets.nyud2 import NYUD2_CLASSES
 
 # %% auto #0
-__all__ = ['AVE_FIXTURE_EVENTS', 'write_video', 'fixture_frames', 'frame_second', 'make_avdigits_fixture', 'fixture_photo_id',
-           'make_cremad_fixture', 'make_ave_fixture', 'make_ks_fixture', 'shared_data', 'make_ucf101_fixture',
-           'tiny_data']
+__all__ = ['AVE_FIXTURE_EVENTS', 'MVSA_FIXTURE_CONFLICTS', 'write_video', 'fixture_frames', 'frame_second',
+           'make_avdigits_fixture', 'fixture_photo_id', 'make_cremad_fixture', 'make_ave_fixture', 'make_ks_fixture',
+           'shared_data', 'make_ucf101_fixture', 'make_mvsa_fixture', 'make_nyud2_fixture', 'tiny_data']
 
 # %% ../nbs/40_testing.ipynb #9c049109
 def _encode_audio(c, stream, wave, sr):
@@ -181,6 +183,60 @@ def make_ucf101_fixture(root, classes=('ApplyEyeMakeup', 'HandstandPushups', 'Yo
                         (root/d/stem).mkdir(parents=True, exist_ok=True)
                         for t in range(flow_frames): Image.fromarray(np.full((H, W), val + t, np.uint8)).save(root/d/stem/f'frame{t + 1:06d}.jpg')
     for name, lines in lists.items(): (ld/name).write_bytes(''.join(l + '\r\n' for l in lines).encode())
+    return root
+
+# %% ../nbs/40_testing.ipynb #a6c89f45
+MVSA_FIXTURE_CONFLICTS = [('neutral', 'positive'), ('negative', 'positive'), ('positive', 'neutral'), ('neutral', 'negative'),
+                          ('positive', 'negative'), ('negative', 'neutral'), ('neutral', 'positive'), ('negative', 'positive'),
+                          ('positive', 'neutral'), ('neutral', 'negative'), ('positive', 'negative'), ('negative', 'neutral')]
+_MVSA_WORDS = dict(positive=('happy', 'love', 'great'), negative=('sad', 'hate', 'awful'), neutral=('news', 'today', 'meeting'))
+_MVSA_RGB = dict(positive=(200, 60, 60), negative=(60, 60, 200), neutral=(60, 200, 60))
+
+def make_mvsa_fixture(root, per_class:int=8, conflicts=MVSA_FIXTURE_CONFLICTS, size=(40, 48), qmf:bool=False, seed:int=0) -> Path:
+    "An MVSA-Single-shaped download under `root`: labelResultAll.txt, data/<id>.jpg + data/<id>.txt, optional QMF jsonl files."
+    root, rng = Path(root), np.random.default_rng(seed)
+    (root/'data').mkdir(parents=True, exist_ok=True)
+    order = ('positive', 'negative', 'neutral')
+    pairs = [(order[k % 3],) * 2 for k in range(3 * per_class)] + list(conflicts)
+    ids = [i for i in range(1, 10 * len(pairs)) if i % 6][:len(pairs)]
+    rows, parts, seen = [MVSA_HEADER], {}, {}
+    for k, (i, (tl, il)) in enumerate(zip(ids, pairs)):
+        rows.append(f'{i}\t{tl},{il}')
+        w = _MVSA_WORDS[tl]
+        text = f'RT @user{k}: {w[k % 3]} {w[(k + 1) % 3]} #tag{k} http://t.co/x{k}'
+        if k == 0: raw_text = ('café “' + w[0] + '” ' + text).encode('cp1252')
+        elif k == 2: raw_text = b'\x81\x8d\x90 \xff\xfe\x9d garbage'
+        else: raw_text = (text + ' \U0001F600\n').encode('utf-8')
+        (root/'data'/f'{i}.txt').write_bytes(raw_text)
+        h, wd = size if k % 2 == 0 else size[::-1]
+        img = np.clip(np.array(_MVSA_RGB[il])[None, None] + rng.normal(0, 20, (h, wd, 3)), 0, 255).astype(np.uint8)
+        im = Image.fromarray(img)
+        (im.convert('L') if k == 4 else im).save(root/'data'/f'{i}.jpg', quality=90)
+        if tl == il:
+            j = seen[tl] = seen.get(tl, -1) + 1
+            parts[str(i)] = ('train' if j < per_class - 2 else 'dev' if j == per_class - 2 else 'test', tl, text)
+    (root/'labelResultAll.txt').write_text('\n'.join(rows) + '\n')
+    if qmf:
+        for part in ('train', 'dev', 'test'):
+            lines = [json.dumps(dict(id=i, label=l, text=t, img=f'data/{i}.jpg')) for i, (p, l, t) in parts.items() if p == part]
+            (root/f'{part}.jsonl').write_text('\n'.join(lines) + '\n')
+    return root
+
+# %% ../nbs/40_testing.ipynb #f2876e1d
+def make_nyud2_fixture(root, classes=NYUD2_CLASSES, n_train:int=4, n_test:int=2, size=(24, 32), seed:int=0) -> Path:
+    "A NYUD2-shaped download under `root`: nyud2_trainvaltest/{train,test}/<class>/*.png, RGB left | depth right."
+    root, rng = Path(root), np.random.default_rng(seed)
+    h, w = size
+    for part, n in (('train', n_train), ('test', n_test)):
+        for c in classes:
+            d = root/'nyud2_trainvaltest'/part/c; d.mkdir(parents=True, exist_ok=True)
+            ci = list(NYUD2_CLASSES).index(c) if c in NYUD2_CLASSES else 0
+            for i in range(n):
+                rgb = np.zeros((h, w, 3), np.uint8); rgb[..., 0] = 20 + 20 * ci
+                rgb[..., 1] = rng.integers(0, 256, (h, w)); rgb[..., 2] = 100
+                dep = np.zeros((h, w, 3), np.uint8)
+                dep[..., 0] = np.clip(np.linspace(0, 150, w)[None] + 10 * ci, 0, 255).astype(np.uint8); dep[..., 1] = 80; dep[..., 2] = 25 * ci
+                Image.fromarray(np.concatenate([rgb, dep], 1)).save(d/f'{i:05d}.png')
     return root
 
 # %% ../nbs/40_testing.ipynb #bce676ff
