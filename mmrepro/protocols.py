@@ -33,10 +33,11 @@ def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='
     check_choice('size', size, list(CPU_SIZES))
     train = copy.deepcopy(TRAIN[protocol])
     if baseline and protocol in BASELINE_LR: train['lr'] = BASELINE_LR[protocol]
+    if protocol == 'cpu' and dataset not in CPU_DATA:
+        raise ConfigError(f"preset='cpu' runs on {list(CPU_DATA)}: for {dataset!r} use a paper preset ({[p for p in TRAIN if p != 'cpu']})")
     if dataset == 'avdigits' and not data_root: raise ConfigError("dataset='avdigits' needs data_root, a folder holding fsdd/ and sign_digits/")
     if dataset in REAL and not cache_dir: raise ConfigError(f"dataset={dataset!r} needs cache_dir, the folder written by `mmrepro preprocess {dataset}`")
     if protocol == 'cpu':
-        if dataset not in CPU_DATA: raise ConfigError(f"preset='cpu' runs on {list(CPU_DATA)}: for {dataset!r} use a paper preset ({[p for p in TRAIN if p != 'cpu']})")
         d = dict(name=dataset, **CPU_DATA[dataset]['data']) | CPU_SIZES[size].get(dataset, {}) | (dict(data_root=data_root) if dataset == 'avdigits' else {})
         return dict(protocol=protocol, data=d, model=dict(encoder='small_cnn'), train=dict(train, **CPU_DATA[dataset]['train']))
     if dataset == 'synthetic': d = dict(name='synthetic', image_size=224, n_frames=3)              # the real shapes, for proofs
