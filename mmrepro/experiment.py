@@ -32,8 +32,9 @@ def merge_config(base:dict, override:dict) -> dict:
 
 def build_run(config:dict, data=None):
     "The (data, model, method, TrainConfig) of a config; pass `data` to reuse a loaded dataset."
-    bad = [k for k in config if k not in ('data', 'model', 'method', 'train')]
-    if bad: raise ConfigError(f"unknown config section(s) {bad}: expected data, model, method, train")
+    bad = [k for k in config if k not in ('data', 'model', 'method', 'train', 'protocol')]
+    if bad: raise ConfigError(f"unknown config section(s) {bad}: expected data, model, method, train (and protocol, the name of a protocol)")
+    if not isinstance(config.get('protocol', ''), str): raise ConfigError(f"protocol={config['protocol']!r} is not valid: expected the name of a protocol (a string)")
     dcfg, mcfg, meth = dict(config['data']), dict(config.get('model', {})), dict(config['method'])
     if 'name' not in dcfg or 'name' not in meth: raise ConfigError("a config needs data.name and method.name, e.g. data.name=synthetic, method.name=joint")
     known = set(inspect.signature(build_model).parameters) - {'in_shapes', 'num_classes'}

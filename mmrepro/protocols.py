@@ -27,24 +27,25 @@ REAL = ('cremad', 'ave', 'ks', 'ucf101')
 
 # %% ../nbs/01k_protocols.ipynb #fbc8e176
 def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='', seed:int=0, baseline:bool=False, size:str='default') -> dict:
-    "The {data, model, train} sections of `protocol` on `dataset` (a config for `run_experiment`, without its method)."
+    "The {protocol, data, model, train} of `protocol` on `dataset` (a config for `run_experiment`, without its method)."
     check_choice('preset', protocol, list(TRAIN))
     check_choice('dataset', dataset, ['synthetic', 'avdigits', *REAL])
     check_choice('size', size, list(CPU_SIZES))
     train = copy.deepcopy(TRAIN[protocol])
     if baseline and protocol in BASELINE_LR: train['lr'] = BASELINE_LR[protocol]
+    if protocol == 'cpu' and dataset not in CPU_DATA:
+        raise ConfigError(f"preset='cpu' runs on {list(CPU_DATA)}: for {dataset!r} use a paper preset ({[p for p in TRAIN if p != 'cpu']})")
     if dataset == 'avdigits' and not data_root: raise ConfigError("dataset='avdigits' needs data_root, a folder holding fsdd/ and sign_digits/")
     if dataset in REAL and not cache_dir: raise ConfigError(f"dataset={dataset!r} needs cache_dir, the folder written by `mmrepro preprocess {dataset}`")
     if protocol == 'cpu':
-        if dataset not in CPU_DATA: raise ConfigError(f"preset='cpu' runs on {list(CPU_DATA)}: for {dataset!r} use a paper preset ({[p for p in TRAIN if p != 'cpu']})")
         d = dict(name=dataset, **CPU_DATA[dataset]['data']) | CPU_SIZES[size].get(dataset, {}) | (dict(data_root=data_root) if dataset == 'avdigits' else {})
-        return dict(data=d, model=dict(encoder='small_cnn'), train=dict(train, **CPU_DATA[dataset]['train']))
+        return dict(protocol=protocol, data=d, model=dict(encoder='small_cnn'), train=dict(train, **CPU_DATA[dataset]['train']))
     if dataset == 'synthetic': d = dict(name='synthetic', image_size=224, n_frames=3)              # the real shapes, for proofs
     elif dataset == 'avdigits': d = dict(name='avdigits', data_root=data_root, image_size=224)
     else: d = dict(name=dataset, cache_dir=cache_dir, n_frames=3, sampling='segment')
     if protocol == 'midas':
-        d['frontend'] = 'fbank128'
+        if dataset != 'ucf101': d['frontend'] = 'fbank128'                     # UCF-101 has no audio
         if dataset in REAL: d.update(split='midas', split_seed=seed)
     if protocol == 'remix' and dataset in REAL: d['n_frames'] = 2
     if dataset == 'ucf101' and protocol == 'midas': train['lr'] = 1e-2      # MIDAS's UCF-101 learning rate
-    return dict(data=d, model=dict(encoder='resnet18'), train=train)
+    return dict(protocol=protocol, data=d, model=dict(encoder='resnet18'), train=train)

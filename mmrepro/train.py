@@ -19,9 +19,9 @@ from .data import MMData, BatchLoader
 from .metrics import split_metrics
 
 # %% auto #0
-__all__ = ['METHODS', 'RUN_ONLY', 'RUN_FILES', 'TrainState', 'unimodal_probe_loss', 'Method', 'TrainConfig', 'make_optimizer',
-           'make_scheduler', 'available_uni_modes', 'eval_batch_size', 'to_device', 'autocast', 'collect_outputs',
-           'result_config', 'run_hash', 'RunFolder', 'NonFiniteLossError', 'Trainer']
+__all__ = ['METHODS', 'RUN_ONLY', 'RUN_LABELS', 'RUN_FILES', 'TrainState', 'unimodal_probe_loss', 'Method', 'TrainConfig',
+           'make_optimizer', 'make_scheduler', 'available_uni_modes', 'eval_batch_size', 'to_device', 'autocast',
+           'collect_outputs', 'result_config', 'run_hash', 'RunFolder', 'NonFiniteLossError', 'Trainer']
 
 # %% ../nbs/01d_train.ipynb #b02f10a5
 @dataclass
@@ -181,6 +181,7 @@ def collect_outputs(model, ds, transform, device, batch_size:int=64, uni_modes=N
 
 # %% ../nbs/01d_train.ipynb #067e3c9f
 RUN_ONLY = dict(train=('progress', 'device', 'data_on_device', 'eval_batch_size'), data=('progress', 'workers'))
+RUN_LABELS = ('protocol',)   # top-level config entries that name options already expanded in the sections: recorded, not hashed
 
 def result_config(run_config:dict) -> dict:
     "`run_config` without the options that only change how a run runs (`RUN_ONLY`)."
@@ -192,7 +193,7 @@ def run_hash(run_config:dict, cfg:TrainConfig, method:Method, data:MMData) -> st
     "Hash of everything that decides a run's numbers."
     train = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY['train']}
     d = data.summary()
-    return config_hash(dict(config=result_config(run_config), train=train, method=method.config(), split=d['split'],
+    return config_hash(dict(config=result_config({s: v for s, v in run_config.items() if s not in RUN_LABELS}), train=train, method=method.config(), split=d['split'],
                             in_shapes=d['in_shapes'], classes=d['classes']))
 
 # %% ../nbs/01d_train.ipynb #d3bc8545
