@@ -8,7 +8,7 @@ import copy
 from .core import ConfigError, check_choice
 
 # %% auto #0
-__all__ = ['CPU_DATA', 'CPU_SIZES', 'TRAIN', 'BASELINE_LR', 'REAL', 'protocol_config']
+__all__ = ['CPU_DATA', 'CPU_SIZES', 'TRAIN', 'BASELINE_LR', 'REAL', 'NOISE', 'QMF_DATA', 'protocol_config']
 
 # %% ../nbs/01k_protocols.ipynb #8f69ab09
 CPU_DATA = dict(synthetic=dict(data=dict(n_train=240, n_val=60, n_test=60, frontend='stft_small'), train=dict(epochs=4, batch_size=16)),
@@ -21,25 +21,31 @@ TRAIN = dict(
     arl=dict(epochs=100, batch_size=64, optimizer='sgd', lr=1e-3, momentum=0.9, weight_decay=1e-4, schedule='multistep',
              milestones=[70, 150], gamma=0.1, clip_grad=40.0),
     midas=dict(epochs=70, batch_size=64, optimizer='sgd', lr=1e-3, momentum=0.9, weight_decay=1e-4, schedule='step', step_size=50, gamma=0.1),
-    remix=dict(epochs=60, batch_size=64, optimizer='adam', lr=5e-5, weight_decay=1e-4, schedule='step', step_size=30, gamma=0.1, seed=42))
+    remix=dict(epochs=60, batch_size=64, optimizer='adam', lr=5e-5, weight_decay=1e-4, schedule='step', step_size=30, gamma=0.1, seed=42),
+    qmf=dict(epochs=100, optimizer='adam', schedule='none'))   # completed per dataset by QMF_DATA
 BASELINE_LR = dict(remix=1e-3)   # protocols whose baselines train at another learning rate
 REAL = ('cremad', 'ave', 'ks', 'ucf101')
+NOISE = ('mvsa', 'nyud2')   # the noise-robustness datasets of QMF, trained under the qmf protocol
 
 # %% ../nbs/01k_protocols.ipynb #fbc8e176
 def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='', seed:int=0, baseline:bool=False, size:str='default') -> dict:
     "The {protocol, data, model, train} of `protocol` on `dataset` (a config for `run_experiment`, without its method)."
     check_choice('preset', protocol, list(TRAIN))
-    check_choice('dataset', dataset, ['synthetic', 'avdigits', *REAL])
+    check_choice('dataset', dataset, ['synthetic', 'avdigits', *REAL, *NOISE])
     check_choice('size', size, list(CPU_SIZES))
     train = copy.deepcopy(TRAIN[protocol])
     if baseline and protocol in BASELINE_LR: train['lr'] = BASELINE_LR[protocol]
     if protocol == 'cpu' and dataset not in CPU_DATA:
         raise ConfigError(f"preset='cpu' runs on {list(CPU_DATA)}: for {dataset!r} use a paper preset ({[p for p in TRAIN if p != 'cpu']})")
     if dataset == 'avdigits' and not data_root: raise ConfigError("dataset='avdigits' needs data_root, a folder holding fsdd/ and sign_digits/")
-    if dataset in REAL and not cache_dir: raise ConfigError(f"dataset={dataset!r} needs cache_dir, the folder written by `mmrepro preprocess {dataset}`")
+    if (protocol == 'qmf') != (dataset in NOISE) and protocol != 'cpu':
+        raise ConfigError(f"preset={protocol!r} on dataset={dataset!r}: the qmf protocol runs on {list(NOISE)}, and they run under it only")
+    if dataset in (*REAL, *NOISE) and not cache_dir: raise ConfigError(f"dataset={dataset!r} needs cache_dir, the folder written by `mmrepro preprocess {dataset}`")
     if protocol == 'cpu':
         d = dict(name=dataset, **CPU_DATA[dataset]['data']) | CPU_SIZES[size].get(dataset, {}) | (dict(data_root=data_root) if dataset == 'avdigits' else {})
         return dict(protocol=protocol, data=d, model=dict(encoder='small_cnn'), train=dict(train, **CPU_DATA[dataset]['train']))
+    if protocol == 'qmf': return dict(protocol=protocol, data=dict(name=dataset, cache_dir=cache_dir), model=copy.deepcopy(QMF_DATA[dataset]['model']),
+                                      train=train | QMF_DATA[dataset]['train'])
     if dataset == 'synthetic': d = dict(name='synthetic', image_size=224, n_frames=3)              # the real shapes, for proofs
     elif dataset == 'avdigits': d = dict(name='avdigits', data_root=data_root, image_size=224)
     else: d = dict(name=dataset, cache_dir=cache_dir, n_frames=3, sampling='segment')
@@ -49,3 +55,8 @@ def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='
     if protocol == 'remix' and dataset in REAL: d['n_frames'] = 2
     if dataset == 'ucf101' and protocol == 'midas': train['lr'] = 1e-2      # MIDAS's UCF-101 learning rate
     return dict(protocol=protocol, data=d, model=dict(encoder='resnet18'), train=train)
+
+# %% ../nbs/01k_protocols.ipynb #550c1670
+QMF_DATA = dict(mvsa=dict(train=dict(batch_size=16, lr=5e-5, weight_decay=0.0), model=dict(encoder={'visual': 'resnet152', 'text': 'text'})),
+                nyud2=dict(train=dict(batch_size=64, lr=1e-4, weight_decay=1e-5), model=dict(encoder='resnet18')))
+
