@@ -4,7 +4,7 @@
 
 # %% ../nbs/01d_train.ipynb #736160b5
 from __future__ import annotations
-import os, time, math, contextlib
+import os, time, math, contextlib, warnings
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import torch
@@ -48,6 +48,7 @@ class Method:
     "Joint training by default: CE on the fused logits plus probe heads. Subclasses override hooks."
     name = 'joint'
     start_keys = {}      # option -> fraction of train.epochs it takes when None (a warm-up or start epoch)
+    sched_at_epoch_start = False   # True: step the LR schedule before each epoch's training, not after it
     def modalities(self, available:list) -> list: return list(available)
     def configure(self, cfg):
         "Resolve unset start epochs from `cfg.epochs` and refuse set ones that leave nothing after them."
@@ -367,10 +368,19 @@ def fit(self:Trainer) -> dict:
     finally: folder.release()
 
 @patch
+def _step_sched(self:Trainer):
+    "Step the LR schedule once (silencing torch's warning about a step before the first `optimizer.step`)."
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`')
+        self.sched.step()
+
+@patch
 def _run_epoch(self:Trainer, epoch:int):
     t0 = time.perf_counter()
+    early = bool(getattr(self.method, 'sched_at_epoch_start', False))
+    if early: self._step_sched()
     train_logs = self.train_epoch(epoch)
-    self.sched.step()
+    if not early: self._step_sched()
     t_train = time.perf_counter() - t0
     val, test = self.evaluate(self.val_ds), self.evaluate(self.test_ds)
     row = dict(epoch=epoch + 1, lr=self.opt.param_groups[0]['lr'], train=train_logs, val=val, test=test,
