@@ -189,12 +189,12 @@ def result_config(run_config:dict) -> dict:
            for s, sec in run_config.items()}
     return {s: v for s, v in out.items() if v != {}}
 
-def run_hash(run_config:dict, cfg:TrainConfig, method:Method, data:MMData) -> str:
-    "Hash of everything that decides a run's numbers."
+def run_hash(run_config:dict, cfg:TrainConfig, method:Method, data:MMData, weights:dict|None=None) -> str:
+    "Hash of everything that decides a run's numbers (`weights`: the files pretrained weights came from, when any)."
     train = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY['train']}
     d = data.summary()
-    return config_hash(dict(config=result_config(run_config), train=train, method=method.config(), split=d['split'],
-                            in_shapes=d['in_shapes'], classes=d['classes']))
+    h = dict(config=result_config(run_config), train=train, method=method.config(), split=d['split'], in_shapes=d['in_shapes'], classes=d['classes'])
+    return config_hash(dict(h, weights=weights) if weights else h)
 
 # %% ../nbs/01d_train.ipynb #d3bc8545
 RUN_FILES = ('result.json', 'last.pt', 'best.pt')
@@ -259,7 +259,9 @@ class Trainer:
         self.eval_bs = eval_batch_size(cfg, self.device)
         method.configure(cfg)
         self.identity = dict(config=self.run_config, train=asdict(cfg), method=method.config(), data=data.summary())
-        self.hash = run_hash(self.run_config, cfg, method, data)
+        weights = {n or 'model': dict(m.pretrained_from) for n, m in model.named_modules() if getattr(m, 'pretrained_from', None)}
+        if weights: self.identity['weights'] = weights   # {module: {path, sha256}} of pretrained weights files
+        self.hash = run_hash(self.run_config, cfg, method, data, weights)
 
 # %% ../nbs/01d_train.ipynb #d808d2aa
 @patch
