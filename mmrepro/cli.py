@@ -87,7 +87,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('--batch-size', type=int, help='batch size')
     t.add_argument('--lr', type=float, help='learning rate')
     t.add_argument('--optimizer', help='sgd | adam | adamw')
-    t.add_argument('--encoder', help='small_cnn | resnet18 | mlp')
+    t.add_argument('--encoder', help='small_cnn | resnet18 | resnet152 | mlp | text | hf_bert (pretrained ResNets: -o model.encoder_opts.pretrained=PATH)')
     t.add_argument('--fusion', help='concat | sum | film | gated')
     t.add_argument('--device', help='auto | cpu | cuda')
     t.add_argument('--out', required=True, help='output folder (rerun the same command to resume)')

@@ -13,9 +13,11 @@ import torch.nn.functional as F
 from .core import ConfigError, DataError, Registry, check_choice, check_range
 
 # %% auto #0
-__all__ = ['ENCODERS', 'FUSIONS', 'UNIMODAL_MODES', 'init_weights', 'BasicBlock', 'ResNet18Encoder', 'SmallCNN', 'MLPEncoder',
-           'build_encoder', 'Fusion', 'ConcatFusion', 'SumFusion', 'FiLMFusion', 'GatedFusion', 'MultimodalModel',
-           'build_model', 'strip_module_prefix', 'load_weights']
+__all__ = ['RESNET_ARCHS', 'ENCODER_ARCHS', 'ENCODERS', 'FUSIONS', 'UNIMODAL_MODES', 'init_weights', 'BasicBlock',
+           'ResNet18Encoder', 'Bottleneck', 'ResNet152Encoder', 'resnet_arch', 'file_sha256', 'adapt_conv1',
+           'load_pretrained', 'weights_provenance', 'SmallCNN', 'MLPEncoder', 'build_encoder', 'Fusion', 'ConcatFusion',
+           'SumFusion', 'FiLMFusion', 'GatedFusion', 'MultimodalModel', 'build_model', 'strip_module_prefix',
+           'load_weights']
 
 # %% ../nbs/01c_encoders.ipynb #c5f7ab6d
 def init_weights(m:nn.Module):
@@ -60,7 +62,7 @@ class BasicBlock(nn.Module):
 
 class ResNet18Encoder(nn.Module):
     "OGM-GE's ResNet18 without fc: (B,C,H,W) or (B,C,T,H,W) -> (B,512) features."
-    out_dim = 512
+    out_dim, arch = 512, 'resnet18'
     def __init__(self, in_channels:int):
         super().__init__()
         check_range('in_channels', in_channels, lo=1)
@@ -78,6 +80,111 @@ class ResNet18Encoder(nn.Module):
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
     def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
         return _pool_frames(self.feature_map, x, self.in_channels, 'ResNet18Encoder', map_hook)
+
+# %% ../nbs/01c_encoders.ipynb #ed48cbc3
+class Bottleneck(nn.Module):
+    "torchvision's ResNet Bottleneck (v1.5): 1x1, 3x3 (strided), 1x1 (x4 width) conv-BN layers with a (projected) identity shortcut."
+    expansion = 4
+    def __init__(self, inplanes:int, planes:int, stride:int=1):
+        super().__init__()
+        w = planes * self.expansion
+        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False); self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, 1, bias=False); self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = nn.Conv2d(planes, w, 1, bias=False); self.bn3 = nn.BatchNorm2d(w)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = (nn.Sequential(nn.Conv2d(inplanes, w, 1, stride, bias=False), nn.BatchNorm2d(w))
+                           if stride != 1 or inplanes != w else None)
+    def forward(self, x):
+        idt = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
+        return self.relu(self.bn3(self.conv3(out)) + idt)
+
+class ResNet152Encoder(nn.Module):
+    "torchvision's ResNet-152 without fc (Bottleneck stages [3, 8, 36, 3]): (B,C,H,W) or (B,C,T,H,W) -> (B,2048) features."
+    out_dim, arch = 2048, 'resnet152'
+    def __init__(self, in_channels:int):
+        super().__init__()
+        check_range('in_channels', in_channels, lo=1)
+        self.in_channels = in_channels
+        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+        self.bn1, self.relu, self.maxpool = nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
+        stages, inp = [], 64
+        for planes, n, stride in ((64, 3, 1), (128, 8, 2), (256, 36, 2), (512, 3, 2)):
+            stages.append(nn.Sequential(Bottleneck(inp, planes, stride), *[Bottleneck(4 * planes, planes) for _ in range(n - 1)]))
+            inp = 4 * planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        self.apply(init_weights)
+    def feature_map(self, x:torch.Tensor) -> torch.Tensor:
+        "The (N,2048,h,w) output of the last stage for a (N,C,H,W) batch."
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
+    def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
+        return _pool_frames(self.feature_map, x, self.in_channels, 'ResNet152Encoder', map_hook)
+
+# %% ../nbs/01c_encoders.ipynb #634995d1
+RESNET_ARCHS = {('BasicBlock', (2, 2, 2, 2)): 'resnet18', ('BasicBlock', (3, 4, 6, 3)): 'resnet34',
+                ('Bottleneck', (3, 4, 6, 3)): 'resnet50', ('Bottleneck', (3, 4, 23, 3)): 'resnet101',
+                ('Bottleneck', (3, 8, 36, 3)): 'resnet152'}
+
+def resnet_arch(state_dict:dict) -> tuple:
+    "(name, block, blocks per stage) of the torchvision ResNet whose keys `state_dict` has; name None if unknown."
+    blocks = tuple(len({k.split('.')[1] for k in state_dict if k.startswith(f'layer{l}.')}) for l in range(1, 5))
+    block = 'Bottleneck' if any(k.startswith('layer1.0.conv3.') for k in state_dict) else 'BasicBlock'
+    return RESNET_ARCHS.get((block, blocks)), block, list(blocks)
+
+def file_sha256(path) -> str:
+    "The sha256 hex digest of a file."
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+    return h.hexdigest()
+
+def adapt_conv1(weight:torch.Tensor, in_channels:int) -> torch.Tensor:
+    "An RGB conv1 kernel (O,3,k,k) for `in_channels` inputs: unchanged for 3, else the RGB mean repeated `in_channels` times."
+    if weight.shape[1] == in_channels: return weight
+    return weight.mean(1, keepdim=True).repeat(1, in_channels, 1, 1)
+
+def _read_state_dict(src, what:str) -> dict:
+    if isinstance(src, (str, Path)):
+        if not Path(src).is_file(): raise DataError(f"{what}: expected a torchvision state dict file at {src}, but it does not exist")
+        try: src = torch.load(src, map_location='cpu', weights_only=True)
+        except Exception as e:
+            raise DataError(f"{what}: {src} is not a readable torch file of tensors ({type(e).__name__}: {str(e)[:200]}); expected one written by "
+                            "torch.save(torchvision.models.resnet18().state_dict(), path)") from None
+    if isinstance(src, dict):
+        for key in ('state_dict', 'model'):
+            if isinstance(src.get(key), dict): src = src[key]; break
+    if not isinstance(src, dict) or not src or not all(torch.is_tensor(v) for v in src.values()):
+        got = type(src).__name__ if not isinstance(src, dict) else f"a dict with {sorted(k for k, v in src.items() if not torch.is_tensor(v))[:3]} not tensors" if src else 'an empty dict'
+        raise DataError(f"{what}: expected a state dict (a dict of parameter name -> tensor, as torchvision's model.state_dict()), got {got}")
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in src.items()}   # DataParallel prefixes
+
+def load_pretrained(encoder:nn.Module, src) -> nn.Module:
+    "Load a torchvision ResNet state dict (a file or a dict) into a ResNet `encoder`: fc.* skipped, conv1 adapted to its channels."
+    what = f"pretrained weights for the {encoder.arch} encoder"
+    sd = {k: v for k, v in _read_state_dict(src, what).items() if not k.startswith('fc.')}
+    own = encoder.state_dict()
+    w1 = sd.get('conv1.weight')
+    if w1 is not None and w1.dim() == 4 and w1.shape[1] == 3: sd['conv1.weight'] = adapt_conv1(w1, encoder.in_channels)
+    unexpected = [k for k in sd if k not in own]; missing = [k for k in own if k not in sd]
+    shapes = [(k, tuple(sd[k].shape), tuple(own[k].shape)) for k in sd if k in own and sd[k].shape != own[k].shape]
+    name, block, blocks = resnet_arch(sd)
+    if unexpected or shapes or (name is not None and name != encoder.arch):
+        use = f"use encoder '{name}', or " if name in ENCODER_ARCHS else ''
+        raise DataError(f"{what}: the file holds {name or 'an unknown architecture'} weights ({block} blocks {blocks}) but the encoder is "
+                        f"{encoder.arch} ({' '.join(map(str, resnet_arch(own)[1:]))}): {len(unexpected)} unexpected keys {unexpected[:4]}, "
+                        f"{len(shapes)} shape mismatches (key, file, encoder) {shapes[:3]}; {use}give a {encoder.arch} state dict")
+    if missing: raise DataError(f"{what}: the state dict lacks {len(missing)} of the encoder's keys {missing[:5]}: expected a complete torchvision {encoder.arch} state dict")
+    encoder.load_state_dict(sd, strict=True)
+    if isinstance(src, (str, Path)): encoder.pretrained_from = dict(path=str(Path(src).resolve()), sha256=file_sha256(src))
+    return encoder
+
+ENCODER_ARCHS = ('resnet18', 'resnet152')
+
+def weights_provenance(model:nn.Module) -> dict:
+    "{module name: {'path', 'sha256'}} of every submodule that loaded pretrained weights from a file."
+    return {n or 'model': dict(m.pretrained_from) for n, m in model.named_modules() if getattr(m, 'pretrained_from', None)}
 
 # %% ../nbs/01c_encoders.ipynb #5862aa32
 def _conv_bn_relu(cin:int, cout:int, k:int, stride:int):
@@ -121,8 +228,17 @@ def _channels(kind:str, in_shape:tuple) -> int:
         raise ConfigError(f"encoder {kind!r} needs a per-sample shape (C,H,W) or (C,T,H,W), got {tuple(in_shape)}: use 'mlp' for vectors")
     return int(in_shape[0])
 
-@ENCODERS.register('resnet18', help="OGM-GE's ResNet18 from scratch, 512-d features")
-def _resnet18(in_shape:tuple): return ResNet18Encoder(_channels('resnet18', in_shape))
+def _maybe_pretrained(enc, pretrained):
+    if pretrained is None: return enc
+    if not isinstance(pretrained, (str, Path)) or not str(pretrained):
+        raise ConfigError(f"pretrained={pretrained!r} is not valid: expected the path of a torchvision state dict file")
+    return load_pretrained(enc, pretrained)
+
+@ENCODERS.register('resnet18', help="OGM-GE's ResNet18, 512-d features; from scratch, or pretrained=PATH (a torchvision state dict)")
+def _resnet18(in_shape:tuple, pretrained:str|None=None): return _maybe_pretrained(ResNet18Encoder(_channels('resnet18', in_shape)), pretrained)
+
+@ENCODERS.register('resnet152', help="torchvision's ResNet-152, 2048-d features; from scratch, or pretrained=PATH (a torchvision state dict)")
+def _resnet152(in_shape:tuple, pretrained:str|None=None): return _maybe_pretrained(ResNet152Encoder(_channels('resnet152', in_shape)), pretrained)
 
 @ENCODERS.register('small_cnn', help='4-block CNN for CPU runs (width, out_dim)')
 def _small_cnn(in_shape:tuple, width:int=16, out_dim:int=128): return SmallCNN(_channels('small_cnn', in_shape), width, out_dim)

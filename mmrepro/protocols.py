@@ -56,7 +56,7 @@ def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='
     if dataset == 'ucf101' and protocol == 'midas': train['lr'] = 1e-2      # MIDAS's UCF-101 learning rate
     return dict(protocol=protocol, data=d, model=dict(encoder='resnet18'), train=train)
 
-# %% ../nbs/01k_protocols.ipynb #550c1670
+# %% ../nbs/01k_protocols.ipynb #24d42eca
 QMF_DATA = dict(mvsa=dict(train=dict(batch_size=16, lr=5e-5, weight_decay=0.0), model=dict(encoder={'visual': 'resnet152', 'text': 'text'})),
                 nyud2=dict(train=dict(batch_size=64, lr=1e-4, weight_decay=1e-5), model=dict(encoder='resnet18')))
 

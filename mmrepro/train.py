@@ -4,7 +4,7 @@
 
 # %% ../nbs/01d_train.ipynb #736160b5
 from __future__ import annotations
-import os, time, math, contextlib
+import os, time, math, contextlib, warnings
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import torch
@@ -48,6 +48,7 @@ class Method:
     "Joint training by default: CE on the fused logits plus probe heads. Subclasses override hooks."
     name = 'joint'
     start_keys = {}      # option -> fraction of train.epochs it takes when None (a warm-up or start epoch)
+    sched_at_epoch_start = False   # True: step the LR schedule before each epoch's training, not after it
     def modalities(self, available:list) -> list: return list(available)
     def configure(self, cfg):
         "Resolve unset start epochs from `cfg.epochs` and refuse set ones that leave nothing after them."
@@ -189,12 +190,13 @@ def result_config(run_config:dict) -> dict:
            for s, sec in run_config.items()}
     return {s: v for s, v in out.items() if v != {}}
 
-def run_hash(run_config:dict, cfg:TrainConfig, method:Method, data:MMData) -> str:
-    "Hash of everything that decides a run's numbers."
+def run_hash(run_config:dict, cfg:TrainConfig, method:Method, data:MMData, weights:dict|None=None) -> str:
+    "Hash of everything that decides a run's numbers (`weights`: the files pretrained weights came from, when any)."
     train = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY['train']}
     d = data.summary()
-    return config_hash(dict(config=result_config({s: v for s, v in run_config.items() if s not in RUN_LABELS}), train=train, method=method.config(), split=d['split'],
-                            in_shapes=d['in_shapes'], classes=d['classes']))
+    h = dict(config=result_config({s: v for s, v in run_config.items() if s not in RUN_LABELS}), train=train, method=method.config(), split=d['split'],
+             in_shapes=d['in_shapes'], classes=d['classes'])
+    return config_hash(dict(h, weights=weights) if weights else h)
 
 # %% ../nbs/01d_train.ipynb #d3bc8545
 RUN_FILES = ('result.json', 'last.pt', 'best.pt')
@@ -259,7 +261,9 @@ class Trainer:
         self.eval_bs = eval_batch_size(cfg, self.device)
         method.configure(cfg)
         self.identity = dict(config=self.run_config, train=asdict(cfg), method=method.config(), data=data.summary())
-        self.hash = run_hash(self.run_config, cfg, method, data)
+        weights = {n or 'model': dict(m.pretrained_from) for n, m in model.named_modules() if getattr(m, 'pretrained_from', None)}
+        if weights: self.identity['weights'] = weights   # {module: {path, sha256}} of pretrained weights files
+        self.hash = run_hash(self.run_config, cfg, method, data, weights)
 
 # %% ../nbs/01d_train.ipynb #d808d2aa
 @patch
@@ -368,10 +372,19 @@ def fit(self:Trainer) -> dict:
     finally: folder.release()
 
 @patch
+def _step_sched(self:Trainer):
+    "Step the LR schedule once (silencing torch's warning about a step before the first `optimizer.step`)."
+    with warnings.catch_warnings():
+        warnings.filterwarnings('ignore', message='Detected call of `lr_scheduler.step\\(\\)` before `optimizer.step\\(\\)`')
+        self.sched.step()
+
+@patch
 def _run_epoch(self:Trainer, epoch:int):
     t0 = time.perf_counter()
+    early = bool(getattr(self.method, 'sched_at_epoch_start', False))
+    if early: self._step_sched()
     train_logs = self.train_epoch(epoch)
-    self.sched.step()
+    if not early: self._step_sched()
     t_train = time.perf_counter() - t0
     val, test = self.evaluate(self.val_ds), self.evaluate(self.test_ds)
     row = dict(epoch=epoch + 1, lr=self.opt.param_groups[0]['lr'], train=train_logs, val=val, test=test,

@@ -264,7 +264,8 @@ class ARL(Method):
     name = 'arl'
     start_keys = {'start': 0.05}
     def __init__(self, T:float=8.0, gamma:float=4.0, start:int|None=None, fix_writeback:bool=True, entropy_clamp:float=0.3,
-                 unimodal_logits:str='zero_pad', accel_at:str='layer4_map'):
+                 unimodal_logits:str='zero_pad', accel_at:str='layer4_map', sched_at_epoch_start:bool=False,
+                 skip_if_prev_test_zero:bool=False, strict_start:bool=False):
         self.T, self.gamma = check_range('method.T', T, lo=0), check_range('method.gamma', gamma, lo=0)
         self.start = None if start is None else check_int('method.start', start, lo=0)
         if not isinstance(fix_writeback, bool): raise ConfigError(f"method.fix_writeback={fix_writeback!r} is not valid: expected true or false")
@@ -272,9 +273,14 @@ class ARL(Method):
         self.entropy_clamp = check_range('method.entropy_clamp', entropy_clamp, lo=0, hi=1)
         self.unimodal_logits = check_choice('method.unimodal_logits', unimodal_logits, UNI_MODES)
         self.accel_at = check_choice('method.accel_at', accel_at, ['layer4_map', 'pooled_feature'])
+        for k in ('sched_at_epoch_start', 'skip_if_prev_test_zero', 'strict_start'):   # the release's quirks, off by default
+            if not isinstance(locals()[k], bool): raise ConfigError(f"method.{k}={locals()[k]!r} is not valid: expected true or false")
+        self.sched_at_epoch_start, self.skip_if_prev_test_zero, self.strict_start = sched_at_epoch_start, skip_if_prev_test_zero, strict_start
+        self._prev_test_zero = True   # no epoch measured yet: the release starts from acc_a = acc_v = 0
     def modalities(self, available): return _need_two('arl', available)
     def training_step(self, model, batch, state):
-        mods, y, active = model.modalities, batch['y'], state.epoch >= self.start
+        mods, y, active = model.modalities, batch['y'], self._active(state)
+        skip = active and self.skip_if_prev_test_zero and self._prev_test_zero   # the release: gamma 1 and w = 0.5, acceleration kept
         box = {}
         acc = active and model.training
         hooks = {m: grad_scale_hook(box, m) for m in mods} if acc and self.accel_at == 'layer4_map' else None
@@ -285,11 +291,33 @@ class ARL(Method):
         loss_u = {m: F.cross_entropy(uni[m].float(), y) for m in mods}
         with torch.no_grad():
             w, I, D = arl_weights(uni, y, self.T, self.entropy_clamp)
-            used = w if self.fix_writeback else torch.full_like(w, 0.5)
+            used = w if self.fix_writeback and not skip else torch.full_like(w, 0.5)
             box.update({m: 1 + used[k] for k, m in enumerate(mods)})
-        loss = loss_f + (self.gamma if active else 1.0) * sum(loss_u.values())
+        loss = loss_f + (self.gamma if active and not skip else 1.0) * sum(loss_u.values())
         logs = dict(loss_fused=loss_f.detach(), **{f'loss_uni_{m}': l.detach() for m, l in loss_u.items()})
         if self.unimodal_logits != 'heads':
             lp, plogs = unimodal_probe_loss(model, feats, y); loss = loss + lp; logs.update(plogs)
         for k, m in enumerate(mods): logs.update({f'I_{m}': I[k], f'D_{m}': D[k], f'w_{m}': w[k], f'factor_{m}': box[m] if acc else torch.ones(())})
         return loss, logs
+
+# %% ../../nbs/03_cal.ipynb #d18f274a
+@patch
+def _active(self:ARL, state) -> bool:
+    "Is the ARL phase on at this epoch: `epoch >= start`, or `epoch > start` with `strict_start` (the release)."
+    return state.epoch > self.start if self.strict_start else state.epoch >= self.start
+
+@patch
+def configure(self:ARL, cfg):
+    Method.configure(self, cfg)
+    if self.strict_start and self.start >= cfg.epochs - 1:
+        raise ConfigError(f"method.start={self.start} with method.strict_start=true leaves no epoch after it in train.epochs={cfg.epochs}: "
+                          "lower method.start or raise train.epochs")
+
+@patch
+def on_epoch_start(self:ARL, state):
+    "Read the previous epoch's unimodal test accuracies (for `skip_if_prev_test_zero`); none measured counts as zero."
+    hist = getattr(getattr(state, 'trainer', None), 'history', None) or []
+    if not hist: self._prev_test_zero = True; return
+    t = hist[-1]['test']
+    accs = [t.get(f'acc_zero_out_{m}', t.get(f'acc_heads_{m}', 0.0)) for m in getattr(state.trainer.model, 'modalities', [])]
+    self._prev_test_zero = all(a == 0 for a in accs)
