@@ -57,7 +57,7 @@ def modality_gap(logits_a, logits_b, y, form:str='signed') -> torch.Tensor:
 def gap_stats(gap) -> dict:
     "Mean, std, quantiles, mean |gap| and share of positive gaps (0-d tensors)."
     q = torch.quantile(gap.float(), torch.tensor([0.1, 0.5, 0.9], device=gap.device))
-    return dict(mean=gap.mean(), std=gap.std(), q10=q[0], median=q[1], q90=q[2],
+    return dict(mean=gap.mean(), std=gap.std() if gap.numel() > 1 else gap.new_zeros(()).float(), q10=q[0], median=q[1], q90=q[2],
                 mean_abs=gap.abs().mean(), frac_pos=(gap > 0).float().mean())
 
 # %% ../nbs/01e_metrics.ipynb #b3417fae

@@ -10,7 +10,7 @@ from ..data import MMTensorDataset
 
 # %% auto #0
 __all__ = ['LEVELS', 'ATTACKS', 'ATTACK_FNS', 'check_level', 'attacked_subset', 'gauss_img', 'salt_pepper_img', 'snr_db',
-           'gauss_audio', 'mask_text', 'attack_split', 'evaluate_attacked', 'load_run']
+           'gauss_audio', 'mask_text', 'attack_applies', 'attack_split', 'evaluate_attacked', 'load_run']
 
 # %% ../../nbs/32_analysis_attacks.ipynb #dd66e829
 LEVELS = (0.0, 2.5, 5.0, 7.5, 10.0)
@@ -87,7 +87,8 @@ def mask_text(texts:list, level:float, generator=None, mask_token:str='_') -> li
 # %% ../../nbs/32_analysis_attacks.ipynb #62cc90a4
 ATTACK_FNS = dict(gauss_img=gauss_img, salt_pepper_img=salt_pepper_img, gauss_audio=gauss_audio)
 
-def _applies(attack, x) -> bool:
+def attack_applies(attack:str, x:torch.Tensor) -> bool:
+    "Whether `attack` applies to a modality stored as `x`: text is int64 token ids, images uint8, audio float."
     if attack == 'mask_text': return x.dtype == torch.long
     return x.dtype == torch.uint8 if attack in ('gauss_img', 'salt_pepper_img') else x.is_floating_point()
 
@@ -101,15 +102,15 @@ def attack_split(ds:MMTensorDataset, attack:str, level:float, modalities='all', 
                               "(a text dataset keeps them as data.texts, data.vocab and data.max_len)")
         if len(texts) != len(ds): raise ConfigError(f"mask_text: {len(texts)} texts for a split of {len(ds)} samples")
     if modalities == 'all':
-        mods = [m for m in ds.modalities if _applies(attack, ds.x[m])]
+        mods = [m for m in ds.modalities if attack_applies(attack, ds.x[m])]
         if not mods: raise ConfigError(f"attack {attack!r} applies to none of the modalities {ds.modalities}")
     else:
         mods = [modalities] if isinstance(modalities, str) else list(modalities)
         for m in mods:
             check_choice('modality', m, ds.modalities)
-            if not _applies(attack, ds.x[m]):
+            if not attack_applies(attack, ds.x[m]):
                 raise ConfigError(f"attack {attack!r} does not apply to modality {m!r} ({str(ds.x[m].dtype)[6:]}): "
-                                  f"it applies to {[k for k in ds.modalities if _applies(attack, ds.x[k])]}")
+                                  f"it applies to {[k for k in ds.modalities if attack_applies(attack, ds.x[k])]}")
     mask = attacked_subset(len(ds), frac, seed).to(ds.y.device)
     g = torch.Generator().manual_seed(seed + 1)
     x = dict(ds.x)
