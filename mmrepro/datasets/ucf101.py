@@ -216,13 +216,13 @@ class UCFTransform:
         self.pos, self.size = torch.as_tensor(_segment_middles(stored, n_frames)), int(image_size)
         self.av = AVTransform(image_size, augment, crop_scale)
     def __call__(self, batch:dict, train:bool, generator=None) -> dict:
-        x = dict(batch['x'])
-        pos = self.pos.to(x['visual'].device)
-        x['visual'] = x['visual'][:, pos]
-        f = x['flow'][:, pos].float() / 255
-        B, T, C, h, w = f.shape
-        f = F.interpolate(f.reshape(B * T, C, h, w), size=(self.size, self.size), mode='bilinear', align_corners=False)
-        x['flow'] = ((f - FLOW_MEAN) / FLOW_STD).reshape(B, T, C, self.size, self.size).transpose(1, 2)
+        x = dict(batch['x'])                    # either modality may be absent: a unimodal run selects one
+        if 'visual' in x: x['visual'] = x['visual'][:, self.pos.to(x['visual'].device)]
+        if 'flow' in x:
+            f = x['flow'][:, self.pos.to(x['flow'].device)].float() / 255
+            B, T, C, h, w = f.shape
+            f = F.interpolate(f.reshape(B * T, C, h, w), size=(self.size, self.size), mode='bilinear', align_corners=False)
+            x['flow'] = ((f - FLOW_MEAN) / FLOW_STD).reshape(B, T, C, self.size, self.size).transpose(1, 2)
         return self.av({**batch, 'x': x}, train, generator)
 
 @DATASETS.register('ucf101', help='UCF-101 (101 actions; RGB + optical flow) (a cache from `mmrepro preprocess ucf101`)')
