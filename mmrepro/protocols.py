@@ -52,7 +52,7 @@ def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='
     if protocol == 'midas':
         if dataset != 'ucf101': d['frontend'] = 'fbank128'                     # UCF-101 has no audio
         if dataset in REAL: d.update(split='midas', split_seed=seed)
-    if protocol == 'remix' and dataset in REAL: d['n_frames'] = 2
+    if protocol == 'remix' and dataset in REAL and dataset != 'ucf101': d['n_frames'] = 2   # UCF-101: 3 RGB and 3 flow frames under every protocol
     if dataset == 'ucf101' and protocol == 'midas': train['lr'] = 1e-2      # MIDAS's UCF-101 learning rate
     return dict(protocol=protocol, data=d, model=dict(encoder='resnet18'), train=train)
 
