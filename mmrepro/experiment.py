@@ -10,6 +10,7 @@ import importlib, inspect
 from .core import ConfigError, read_json, seed_everything
 from .data import DATASETS, load_dataset
 from .encoders import build_model
+from .text import prepare_text   # hf_bert: tokenise the raw texts with the model's tokenizer
 from .train import Trainer, TrainConfig, METHODS
 import mmrepro.datasets, mmrepro.methods  # register the built-in datasets and methods
 
@@ -40,7 +41,7 @@ def build_run(config:dict, data=None):
     known = set(inspect.signature(build_model).parameters) - {'in_shapes', 'num_classes'}
     bad = sorted(k for k in mcfg if k not in known)
     if bad: raise ConfigError(f"unknown model option(s) {['model.' + k for k in bad]}: expected some of {sorted('model.' + k for k in known)}")
-    data = data or load_dataset(dcfg.pop('name'), **dcfg)
+    data = prepare_text(data or load_dataset(dcfg.pop('name'), **dcfg), mcfg.get('encoder', 'small_cnn'), mcfg.get('encoder_opts'))
     method = METHODS.build(meth.pop('name'), **meth)
     tcfg = TrainConfig.from_dict(config.get('train', {}))
     mods = method.modalities(data.modalities)

@@ -4,15 +4,18 @@
 
 # %% ../nbs/01m_text.ipynb #68758737
 from __future__ import annotations
-import re
+import re, dataclasses
 from collections import Counter
+from pathlib import Path
 import torch
 import torch.nn as nn
-from .core import ConfigError, check_range
-from .encoders import ENCODERS
+from .core import ConfigError, check_range, check_choice
+from .encoders import ENCODERS, init_weights
+from .data import MMTensorDataset
 
 # %% auto #0
-__all__ = ['PAD', 'UNK', 'tokenize', 'build_vocab', 'encode_texts', 'TextEncoder']
+__all__ = ['PAD', 'UNK', 'TOKENIZER_FILES', 'tokenize', 'build_vocab', 'encode_texts', 'TextEncoder', 'check_hf_dir',
+           'load_hf_tokenizer', 'HFTextEncoder', 'retokenize', 'prepare_text']
 
 # %% ../nbs/01m_text.ipynb #477e581b
 PAD, UNK = '<pad>', '<unk>'
@@ -29,9 +32,12 @@ def build_vocab(texts, min_freq:int=1, max_size:int=5000) -> list:
     words = sorted((w for w, n in c.items() if n >= min_freq), key=lambda w: (-c[w], w))
     return [PAD, UNK] + words[:max_size - 2]
 
-def encode_texts(texts, vocab:list, max_len:int=32) -> torch.Tensor:
-    "Token ids (N, max_len), int64, padded with 0 and cut at `max_len`; unknown words -> 1."
+def encode_texts(texts, vocab, max_len:int=32) -> torch.Tensor:
+    "Token ids (N, max_len), int64: with a word `vocab` (list) padded with 0, cut at `max_len`, unknown words -> 1; or a Hugging Face tokenizer's ids."
     check_range('max_len', max_len, lo=1)
+    if not isinstance(vocab, (list, tuple)):
+        if not callable(vocab): raise ConfigError(f"encode_texts needs a word vocabulary (a list) or a Hugging Face tokenizer, got {type(vocab).__name__}")
+        return vocab(list(texts), padding='max_length', truncation=True, max_length=max_len, return_tensors='pt')['input_ids'].long()
     ix = {w: i for i, w in enumerate(vocab)}
     out = torch.zeros(len(texts), max_len, dtype=torch.long)
     for r, s in enumerate(texts):
@@ -61,3 +67,102 @@ class TextEncoder(nn.Module):
 def _text_enc(in_shape:tuple, vocab_size:int=5000, emb_dim:int=64, hidden:int=128, out_dim:int=128):
     if len(in_shape) != 1: raise ConfigError(f"encoder 'text' needs a per-sample shape (L,) of token ids, got {tuple(in_shape)}")
     return TextEncoder(vocab_size, emb_dim, hidden, out_dim)
+
+# %% ../nbs/01m_text.ipynb #245ac333
+TOKENIZER_FILES = ('tokenizer.json', 'vocab.txt')
+
+def _transformers():
+    "The `transformers` module, or a ConfigError naming the extra that provides it."
+    try: import transformers
+    except ImportError: raise ConfigError('encoder hf_bert needs the optional Hugging Face libraries: pip install "mmrepro[text]" '
+                                          '(transformers, tokenizers)') from None
+    return transformers
+
+def check_hf_dir(path) -> Path:
+    "The local Hugging Face model folder `path`, checked to hold a model config and a tokenizer."
+    if not isinstance(path, (str, Path)) or not str(path):
+        raise ConfigError(f"encoder hf_bert needs path=DIR, a local Hugging Face model folder, got {path!r}")
+    p = Path(path)
+    if not p.is_dir(): raise ConfigError(f"encoder hf_bert: {p} does not exist or is not a folder: expected a local Hugging Face model "
+                                         "folder (config.json, the weights, tokenizer.json or vocab.txt); nothing is downloaded")
+    if not (p/'config.json').is_file():
+        raise ConfigError(f"encoder hf_bert: {p} has no model config (config.json): expected a folder written by model.save_pretrained(DIR)")
+    if not any((p/f).is_file() for f in TOKENIZER_FILES):
+        raise ConfigError(f"encoder hf_bert: {p} has no tokenizer: expected {' or '.join(TOKENIZER_FILES)} "
+                          "(a fast tokenizer, or BERT's WordPiece vocabulary), as written by tokenizer.save_pretrained(DIR)")
+    return p
+
+_HF_TOKENIZERS = {}
+
+def load_hf_tokenizer(path):
+    "The tokenizer of the local model folder `path` (cached per folder and file times)."
+    p = check_hf_dir(path).resolve()
+    key = (str(p), tuple((f.name, f.stat().st_mtime_ns) for f in sorted(p.iterdir()) if f.is_file()))
+    if key not in _HF_TOKENIZERS:
+        try: _HF_TOKENIZERS[key] = _transformers().AutoTokenizer.from_pretrained(str(p), local_files_only=True)
+        except ConfigError: raise
+        except Exception as e: raise ConfigError(f"encoder hf_bert: cannot load the tokenizer of {p} ({type(e).__name__}: {str(e)[:200]})") from None
+    return _HF_TOKENIZERS[key]
+
+# %% ../nbs/01m_text.ipynb #a56bdb0e
+class HFTextEncoder(nn.Module):
+    "A local Hugging Face encoder (BERT): (B, L) int64 ids of its tokenizer -> [CLS] or masked-mean feature -> Linear to out_dim."
+    def __init__(self, path, out_dim:int=128, pool:str='cls'):
+        super().__init__()
+        p = check_hf_dir(path)
+        check_range('out_dim', out_dim, lo=1)
+        self.path, self.pool, self.out_dim = str(p), check_choice('pool', pool, ['cls', 'mean']), int(out_dim)
+        self.tokenizer = load_hf_tokenizer(p)
+        if self.tokenizer.pad_token_id is None: raise ConfigError(f"encoder hf_bert: the tokenizer of {p} has no padding token: expected a BERT tokenizer ([PAD])")
+        self.pad_id = int(self.tokenizer.pad_token_id)
+        try: self.model = _transformers().AutoModel.from_pretrained(str(p), local_files_only=True)
+        except ConfigError: raise
+        except Exception as e: raise ConfigError(f"encoder hf_bert: cannot load the model in {p} ({type(e).__name__}: {str(e)[:200]}): "
+                                                 "expected the folder model.save_pretrained(DIR) writes") from None
+        self.vocab_size = int(self.model.config.vocab_size)
+        self.proj = nn.Linear(int(self.model.config.hidden_size), self.out_dim); init_weights(self.proj)
+    def features(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
+        "The pooled (B, hidden) feature before the projection."
+        if x.dtype != torch.long: raise ConfigError(f"HFTextEncoder expects int64 token ids (B, L), got {str(x.dtype)[6:]}: tokenise the text first")
+        if x.numel() and int(x.max()) >= self.vocab_size:
+            raise ConfigError(f"a token id {int(x.max())} is not below the model's vocab_size={self.vocab_size}: the ids come from another "
+                              "tokenizer (tokenise with this model's, e.g. through run_experiment)")
+        mask = (x != self.pad_id).long()
+        h = self.model(input_ids=x, attention_mask=mask).last_hidden_state
+        if map_hook is not None: h = map_hook(h)
+        if self.pool == 'cls': return h[:, 0]
+        m = mask.unsqueeze(-1).to(h.dtype)
+        return (h * m).sum(1) / m.sum(1).clamp_min(1)
+    def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
+        return self.proj(self.features(x, map_hook))
+
+@ENCODERS.register('hf_bert', help='a local Hugging Face BERT folder, fine-tuned (path=DIR, out_dim, pool=cls|mean); needs mmrepro[text]')
+def _hf_bert(in_shape:tuple, path:str|None=None, out_dim:int=128, pool:str='cls'):
+    if len(in_shape) != 1: raise ConfigError(f"encoder 'hf_bert' needs a per-sample shape (L,) of token ids, got {tuple(in_shape)}")
+    return HFTextEncoder(path, out_dim, pool)
+
+# %% ../nbs/01m_text.ipynb #69448251
+def retokenize(data, modality:str, tokenizer, label:str=''):
+    "A copy of text dataset `data` whose `modality` holds `tokenizer`'s ids of its raw texts (`data.texts`), `data.max_len` long."
+    if not hasattr(data, 'texts') or not hasattr(data, 'max_len'):
+        raise ConfigError(f"encoder hf_bert for modality {modality!r} tokenises raw texts with its own tokenizer, but dataset {data.name!r} "
+                          "keeps none (expected data.texts and data.max_len, as the captions dataset has)")
+    def redo(ds, split):
+        ids = encode_texts(data.texts[split], tokenizer, data.max_len)
+        if len(ids) != len(ds): raise ConfigError(f"dataset {data.name!r}: {len(data.texts[split])} {split} texts for {len(ds)} samples")
+        return MMTensorDataset({**ds.x, modality: ids.to(ds.x[modality].device)}, ds.y, ds.idx)
+    new = dataclasses.replace(data, train=redo(data.train, 'train'), val=redo(data.val, 'val'), test=redo(data.test, 'test'),
+                              info={**data.info, 'tokenizer': {**data.info.get('tokenizer', {}), modality: label}})
+    new.texts, new.vocab, new.max_len = data.texts, tokenizer, data.max_len
+    return new
+
+def prepare_text(data, encoder, encoder_opts:dict|None=None):
+    "`data` with every modality whose encoder is 'hf_bert' tokenised by that model's tokenizer (others unchanged)."
+    kinds = encoder if isinstance(encoder, dict) else {m: encoder for m in data.modalities}
+    opts = dict(encoder_opts or {})
+    for m in data.modalities:
+        if kinds.get(m) != 'hf_bert': continue
+        own = opts.get(m) if isinstance(opts.get(m), dict) else {}
+        path = own.get('path', opts.get('path'))   # per modality, or shared
+        data = retokenize(data, m, load_hf_tokenizer(path), str(path))
+    return data

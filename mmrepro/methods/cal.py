@@ -14,9 +14,10 @@ from ..train import Method, METHODS, unimodal_probe_loss
 from ..encoders import build_model, build_encoder, ConcatFusion
 
 # %% auto #0
-__all__ = ['INFOS', 'CONFS', 'CONTRIBUTIONS', 'BETA_MAPS', 'UNI_MODES', 'ARL_SETTINGS', 'mean_entropy', 'information',
-           'confidence', 'coalition_values', 'shapley_values', 'positive_share', 'contribution', 'grad_scale_hook',
-           'accel_weights', 'AIBEncoder', 'kl_to_standard', 'aib_strengths', 'CAL', 'arl_weights', 'ARL']
+__all__ = ['INFOS', 'CONFS', 'CONTRIBUTIONS', 'BETA_MAPS', 'UNI_MODES', 'ARL_SETTINGS', 'ARL_QUIRKS', 'mean_entropy',
+           'information', 'confidence', 'coalition_values', 'shapley_values', 'positive_share', 'contribution',
+           'grad_scale_hook', 'accel_weights', 'AIBEncoder', 'kl_to_standard', 'aib_strengths', 'CAL', 'arl_weights',
+           'ARL']
 
 # %% ../../nbs/03_cal.ipynb #c85360d4
 INFOS, CONFS = ('logit_l1', 'neg_entropy', 'true_prob'), ('inv_entropy_clamped', 'max_prob')
@@ -321,3 +322,10 @@ def on_epoch_start(self:ARL, state):
     t = hist[-1]['test']
     accs = [t.get(f'acc_zero_out_{m}', t.get(f'acc_heads_{m}', 0.0)) for m in getattr(state.trainer.model, 'modalities', [])]
     self._prev_test_zero = all(a == 0 for a in accs)
+
+ARL_QUIRKS = ('sched_at_epoch_start', 'skip_if_prev_test_zero', 'strict_start')
+
+@patch
+def config(self:ARL) -> dict:
+    "The options, with the release quirks only when on (so runs made before they existed keep their hash)."
+    return {k: v for k, v in Method.config(self).items() if not (k in ARL_QUIRKS and v is False)}
