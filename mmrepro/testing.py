@@ -22,7 +22,8 @@ from .datasets.nyud2 import NYUD2_CLASSES
 # %% auto #0
 __all__ = ['AVE_FIXTURE_EVENTS', 'MVSA_FIXTURE_CONFLICTS', 'write_video', 'fixture_frames', 'frame_second',
            'make_avdigits_fixture', 'fixture_photo_id', 'make_cremad_fixture', 'make_ave_fixture', 'make_ks_fixture',
-           'shared_data', 'make_ucf101_fixture', 'make_mvsa_fixture', 'make_nyud2_fixture', 'tiny_data']
+           'shared_data', 'make_ucf101_fixture', 'make_mvsa_fixture', 'make_nyud2_fixture', 'tiny_data',
+           'make_tiny_bert']
 
 # %% ../nbs/40_testing.ipynb #9c049109
 def _encode_audio(c, stream, wave, sr):
@@ -250,3 +251,25 @@ def tiny_data(n:int=240, strong:float=2.0, weak:float=0.5, num_classes:int=3, na
     a, b = round(parts[0] * n), round((parts[0] + parts[1]) * n)
     return MMData('tiny', ds.subset(range(a)), ds.subset(range(a, b)), ds.subset(range(b, n)), [str(c) for c in range(num_classes)],
                   {m: (num_classes,) for m in names})
+
+# %% ../nbs/40_testing.ipynb #f4abb637
+def make_tiny_bert(d, sentences) -> Path:
+    "Write a tiny Hugging Face BertModel (hidden 32, 2 layers, 2 heads) and a WordPiece tokenizer trained on `sentences` into folder `d` (needs mmrepro[text]; no download)."
+    from tokenizers import Tokenizer, models, trainers, pre_tokenizers, normalizers, processors
+    from transformers import BertConfig, BertModel
+    from transformers.utils import logging as hf_logging
+    import transformers
+    tok = Tokenizer(models.WordPiece(unk_token='[UNK]'))
+    tok.normalizer, tok.pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(sentences, trainers.WordPieceTrainer(vocab_size=120, special_tokens=['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'], show_progress=False))
+    cls, sep = tok.token_to_id('[CLS]'), tok.token_to_id('[SEP]')
+    tok.post_processor = processors.TemplateProcessing(single='[CLS] $A [SEP]', pair='[CLS] $A [SEP] $B:1 [SEP]:1', special_tokens=[('[CLS]', cls), ('[SEP]', sep)])
+    BT = getattr(transformers, 'BertTokenizerFast', transformers.BertTokenizer)
+    BT(tokenizer_object=tok, unk_token='[UNK]', pad_token='[PAD]', cls_token='[CLS]', sep_token='[SEP]', mask_token='[MASK]').save_pretrained(d)
+    hf_logging.disable_progress_bar()
+    with torch.random.fork_rng():   # seeded weights, the caller's generator untouched
+        torch.manual_seed(0)
+        BertModel(BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                             max_position_embeddings=64)).save_pretrained(d)
+    return Path(d)
+
