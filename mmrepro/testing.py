@@ -252,7 +252,7 @@ def tiny_data(n:int=240, strong:float=2.0, weak:float=0.5, num_classes:int=3, na
     return MMData('tiny', ds.subset(range(a)), ds.subset(range(a, b)), ds.subset(range(b, n)), [str(c) for c in range(num_classes)],
                   {m: (num_classes,) for m in names})
 
-# %% ../nbs/40_testing.ipynb #f4abb637
+# %% ../nbs/40_testing.ipynb #27a79c23
 def make_tiny_bert(d, sentences) -> Path:
     "Write a tiny Hugging Face BertModel (hidden 32, 2 layers, 2 heads) and a WordPiece tokenizer trained on `sentences` into folder `d` (needs mmrepro[text]; no download)."
     from tokenizers import Tokenizer, models, trainers, pre_tokenizers, normalizers, processors

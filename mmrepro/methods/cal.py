@@ -266,7 +266,7 @@ class ARL(Method):
     start_keys = {'start': 0.05}
     def __init__(self, T:float=8.0, gamma:float=4.0, start:int|None=None, fix_writeback:bool=True, entropy_clamp:float=0.3,
                  unimodal_logits:str='zero_pad', accel_at:str='layer4_map', sched_at_epoch_start:bool=False,
-                 skip_if_prev_test_zero:bool=False, strict_start:bool=False):
+                 skip_if_prev_test_zero:bool=False, strict_start:bool=False, writeback_lag:bool=False):
         self.T, self.gamma = check_range('method.T', T, lo=0), check_range('method.gamma', gamma, lo=0)
         self.start = None if start is None else check_int('method.start', start, lo=0)
         if not isinstance(fix_writeback, bool): raise ConfigError(f"method.fix_writeback={fix_writeback!r} is not valid: expected true or false")
@@ -274,9 +274,10 @@ class ARL(Method):
         self.entropy_clamp = check_range('method.entropy_clamp', entropy_clamp, lo=0, hi=1)
         self.unimodal_logits = check_choice('method.unimodal_logits', unimodal_logits, UNI_MODES)
         self.accel_at = check_choice('method.accel_at', accel_at, ['layer4_map', 'pooled_feature'])
-        for k in ('sched_at_epoch_start', 'skip_if_prev_test_zero', 'strict_start'):   # the release's quirks, off by default
+        for k in ('sched_at_epoch_start', 'skip_if_prev_test_zero', 'strict_start', 'writeback_lag'):   # the release's quirks, off by default
             if not isinstance(locals()[k], bool): raise ConfigError(f"method.{k}={locals()[k]!r} is not valid: expected true or false")
         self.sched_at_epoch_start, self.skip_if_prev_test_zero, self.strict_start = sched_at_epoch_start, skip_if_prev_test_zero, strict_start
+        self.writeback_lag, self._prev_w = writeback_lag, None   # the pair the last active training step wrote back
         self._prev_test_zero = True   # no epoch measured yet: the release starts from acc_a = acc_v = 0
     def modalities(self, available): return _need_two('arl', available)
     def training_step(self, model, batch, state):
@@ -293,6 +294,8 @@ class ARL(Method):
         with torch.no_grad():
             w, I, D = arl_weights(uni, y, self.T, self.entropy_clamp)
             used = w if self.fix_writeback and not skip else torch.full_like(w, 0.5)
+            if self.writeback_lag and self.fix_writeback and acc:   # the backward reads the pair written after the previous forward
+                used, self._prev_w = (torch.full_like(w, 0.5) if self._prev_w is None else self._prev_w.to(w.device)), used
             box.update({m: 1 + used[k] for k, m in enumerate(mods)})
         loss = loss_f + (self.gamma if active and not skip else 1.0) * sum(loss_u.values())
         logs = dict(loss_fused=loss_f.detach(), **{f'loss_uni_{m}': l.detach() for m, l in loss_u.items()})
@@ -323,7 +326,13 @@ def on_epoch_start(self:ARL, state):
     accs = [t.get(f'acc_zero_out_{m}', t.get(f'acc_heads_{m}', 0.0)) for m in getattr(state.trainer.model, 'modalities', [])]
     self._prev_test_zero = all(a == 0 for a in accs)
 
-ARL_QUIRKS = ('sched_at_epoch_start', 'skip_if_prev_test_zero', 'strict_start')
+ARL_QUIRKS = ('sched_at_epoch_start', 'skip_if_prev_test_zero', 'strict_start', 'writeback_lag')
+
+@patch
+def state_dict(self:ARL) -> dict: return dict(prev_w=None if self._prev_w is None else self._prev_w.cpu())
+
+@patch
+def load_state_dict(self:ARL, d:dict): self._prev_w = d.get('prev_w')
 
 @patch
 def config(self:ARL) -> dict:
