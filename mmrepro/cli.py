@@ -16,7 +16,7 @@ from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 
 # %% auto #0
-__all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'main']
+__all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
 
 # %% ../nbs/01i_cli.ipynb #2d62a516
 def _listing() -> str:
@@ -116,6 +116,14 @@ def config_from_args(a) -> dict:
         set_dotted(cfg, k, parse_value(v))
     return cfg
 
+# %% ../nbs/01i_cli.ipynb #bae54a01
+def train_line_options(dataset:str, cache_options:dict) -> dict:
+    "The cache options a printed `mmrepro train` line repeats: those the dataset's loader takes."
+    import inspect
+    takes = inspect.signature(DATASETS.get(dataset)).parameters
+    return {k: v for k, v in cache_options.items() if k in takes}
+
+
 # %% ../nbs/01i_cli.ipynb #8a9c7bb6
 def _fail(msg) -> int:
     print(f"mmrepro: error: {msg}", file=sys.stderr); return 2
@@ -130,7 +138,7 @@ def main(argv=None):
             folder = run_preprocess(a)
             print(summarize_cache(folder))
             m = read_json(folder/'manifest.json')['options']
-            opts = ''.join(f" -o data.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in m.items() if k != 'fbank_sr')
+            opts = ''.join(f" -o data.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in train_line_options(a.dataset, m).items())
             print(f"train with: mmrepro train --dataset {a.dataset} -o data.cache_dir={a.out}{opts} --method joint --out runs/{a.dataset}_joint")
             return 0
         if a.command == 'evaluate':
