@@ -25,6 +25,7 @@ Results go to `<out>/pipeline_{device}_{size}.json` (atomic write) and `benchmar
 from __future__ import annotations
 import argparse, copy, ctypes, datetime, gc, io, math, os, platform, shlex, sys, tempfile, threading, time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent)); from _md import replace_section  # noqa: E402
 
 import numpy as np
 import soundfile as sf
@@ -337,10 +338,7 @@ def write_results_md(results_dir:Path, md_path:Path):
             "| speed-up | mmrepro peak memory | reference peak memory | cache build | torch | when (UTC) |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) +
             "\n\n### Commands and caveats\n\n" + "\n".join(notes) + "\n")
-    marker = '<!-- bench_preprocess -->'  # keep the section bench_preprocess.py writes after this marker
-    if md_path.exists() and marker in md_path.read_text(): text = text.rstrip() + '\n\n' + marker + md_path.read_text().split(marker, 1)[1]
-    tmp = md_path.with_name(f'.{md_path.name}.tmp')
-    tmp.write_text(text); os.replace(tmp, md_path)
+    replace_section(md_path, None, text)   # the head; the other scripts' sections are kept
 
 
 # ----------------------------------------------------------------------------------------------- main

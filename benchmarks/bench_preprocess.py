@@ -4,7 +4,7 @@ against per-sample decoding as the reference code does.
 
 1. **Preprocessing** (clips/s): N synthetic clips with CREMA-D's real names and shapes (16 kHz mono 16-bit WAV of
    2.5 s; 480x360, 30 fps FLV (Sorenson H.263) with MP3 audio, about 1 Mbit/s like the real files, textured moving
-   content plus noise so the decoder does real work) are preprocessed by `mmrepro.realdata.preprocess_cremad`
+   content plus noise so the decoder does real work) are preprocessed by `mmrepro.datasets.preprocess('cremad', ...)` (what `mmrepro preprocess cremad` runs)
    (`stft_ogm`, 1 fps, K = 3 frames, 224x224) with W spawned worker processes. Wall time from the call to the
    finished cache, worker start-up included.
 2. **Loading** (samples/s), two comparisons, both single process, batch B, CPU:
@@ -28,6 +28,7 @@ marker `<!-- bench_preprocess -->`) is regenerated from them; the rest of RESULT
 from __future__ import annotations
 import argparse, datetime, io, os, platform, shlex, shutil, sys, tempfile, time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent)); from _md import replace_section  # noqa: E402
 
 import numpy as np
 import soundfile as sf
@@ -39,7 +40,10 @@ if str(ROOT) not in sys.path: sys.path.insert(0, str(ROOT))
 from mmrepro.core import atomic_write_json, read_json, versions  # noqa: E402
 from mmrepro.data import BatchLoader  # noqa: E402
 from mmrepro.frontends import stft_ogm  # noqa: E402
-from mmrepro import realdata  # noqa: E402
+from mmrepro.data import load_dataset  # noqa: E402
+from mmrepro.datasets import preprocess  # noqa: E402
+from mmrepro.datasets.cremad import CREMAD_SENTENCES, CREMAD_EMOTIONS  # noqa: E402
+from mmrepro.testing import _encode_audio  # noqa: E402
 
 MARKER = '<!-- bench_preprocess -->'
 
@@ -49,7 +53,7 @@ def make_clips(root:Path, n:int, seed:int=0, progress:bool=True) -> list:
     import av
     rng = np.random.default_rng(seed)
     names = []
-    actors, sents, emos = range(1001, 1092), realdata.CREMAD_SENTENCES, realdata.CREMAD_EMOTIONS
+    actors, sents, emos = range(1001, 1092), CREMAD_SENTENCES, CREMAD_EMOTIONS
     combos = [(a, s, e) for a in actors for s in sents for e in emos]
     pick = rng.permutation(len(combos))[:n]
     (root/'AudioWAV').mkdir(parents=True, exist_ok=True); (root/'VideoFlash').mkdir(parents=True, exist_ok=True)
@@ -71,7 +75,7 @@ def make_clips(root:Path, n:int, seed:int=0, progress:bool=True) -> list:
                 img = np.clip(np.roll(base, 2 * f, axis=1) + blobs[f] + noise[(f + j) % 7], 0, 255).astype(np.uint8)
                 for pk in vs.encode(av.VideoFrame.from_ndarray(img, format='rgb24')): c.mux(pk)
             for pk in vs.encode(): c.mux(pk)
-            realdata._encode_audio(c, au, (0.2 * np.sin(np.arange(55125) / 8)).astype(np.float32), 22050)
+            _encode_audio(c, au, (0.2 * np.sin(np.arange(55125) / 8)).astype(np.float32), 22050)
         if progress and (j + 1) % 40 == 0: print(f"  wrote {j + 1}/{n} clips ({time.time() - t0:.0f} s)", flush=True)
     return names
 
@@ -134,7 +138,7 @@ def busy_cores() -> float | None:
 
 
 def write_results_md(results_dir:Path, md_path:Path):
-    "Replace the section after MARKER in RESULTS.md (keeping everything before it) with a table of every preprocess_*.json."
+    "Replace the section of MARKER in RESULTS.md (keeping the others) with a table of every preprocess_*.json."
     rows, notes = [], []
     for p in sorted(results_dir.glob('preprocess_*.json')):
         r = read_json(p)
@@ -154,9 +158,7 @@ def write_results_md(results_dir:Path, md_path:Path):
                "reference: torchvision per frame). Goals (issue 3): >= 20 clips/s preprocessing on 2 cores; loading >= 20x faster.\n\n"
                "| result | machine | clips | workers | preprocess clips/s | load samples/s mmrepro / reference | CPU-ms per clip | load avg | + augment samples/s | cache into memory | when (UTC) |\n"
                "|---|---|---|---|---|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n\n### Commands and caveats\n\n" + "\n".join(notes) + "\n")
-    text = md_path.read_text() if md_path.exists() else '# Benchmarks\n'
-    head = text.split(MARKER)[0].rstrip() + '\n\n'
-    tmp = md_path.with_name(f'.{md_path.name}.tmp'); tmp.write_text(head + section); os.replace(tmp, md_path)
+    replace_section(md_path, MARKER, section)
 
 
 def main(argv=None):
@@ -189,7 +191,7 @@ def main(argv=None):
         import resource
         cpu = lambda: sum(getattr(resource.getrusage(w), a) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) for a in ('ru_utime', 'ru_stime'))
         t0, c0 = time.perf_counter(), cpu()
-        folder = realdata.preprocess_cremad(media, cache, workers=args.workers, progress=True)
+        folder = preprocess('cremad', media, cache, workers=args.workers, progress=True)
         t_pre, c_pre = time.perf_counter() - t0, cpu() - c0
         man = read_json(folder/'manifest.json')
         assert len(man['clips']) == len(names) and not man['failed'], man['failed'][:3]
@@ -199,13 +201,13 @@ def main(argv=None):
         print(f"  {pre['clips_per_s']:.1f} clips/s ({t_pre:.1f} s wall; {pre['cpu_ms_per_clip']:.1f} CPU-ms per clip, worker start-up and cache assembly included)")
         # 2. loading
         torch.set_num_threads(args.threads)  # both sides; 1 = what a DataLoader worker uses, and the machine is shared
-        t0 = time.perf_counter(); data = realdata.load_cremad(cache, split='stratified', progress=False); t_load = time.perf_counter() - t0
+        t0 = time.perf_counter(); data = load_dataset('cremad', cache_dir=cache, split='stratified', progress=False); t_load = time.perf_counter() - t0
         ds, B = data.train, args.batch_size
         gen = torch.Generator().manual_seed(0)
         mm_load = time_iter(lambda: BatchLoader(ds, B, shuffle=True, drop_last=True), args.batches * 4, B)
         mm_aug = time_iter(lambda: (data.transform(b, True, gen) for b in BatchLoader(ds, B, shuffle=True, drop_last=True)), args.batches, B)
         extract_jpegs(media, names)
-        labels = [realdata.CREMAD_EMOTIONS.index(n.split('_')[2]) for n in names]
+        labels = [CREMAD_EMOTIONS.index(n.split('_')[2]) for n in names]
         mk = lambda aug: torch.utils.data.DataLoader(ReferenceDataset(media, names, labels, 3, aug), batch_size=B, shuffle=True, num_workers=0)
         ref_load = time_iter(lambda: mk(False), args.batches, B)
         ref_aug = time_iter(lambda: mk(True), args.batches, B)

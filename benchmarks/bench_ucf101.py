@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse, json, os, platform, shutil, statistics, sys, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent)); from _md import replace_section  # noqa: E402
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,13 +47,7 @@ def write_md(results_dir:Path, md:Path):
                '`--repeats` leaves out. The first file predates `--repeats` and the load record.', '',
                '| result | flow | clips | workers | clips/s | seconds (median) | timings | load avg before / after | when (UTC) |',
                '|---|---|---|---|---|---|---|---|---|', *rows, '', '### Commands', '', *notes, '']
-    text = md.read_text() if md.exists() else '# Benchmarks\n'
-    if MARKER in text:
-        head, rest = text.split(MARKER, 1)
-        tail = rest[rest.index('<!-- bench_'):] if '<!-- bench_' in rest else ''
-    else: head, tail = text, ''
-    body = head.rstrip() + '\n\n' + '\n'.join(section) + ('\n' + tail if tail else '')
-    tmp = md.with_name(f'.{md.name}.tmp'); tmp.write_text(body); os.replace(tmp, md)
+    replace_section(md, MARKER, '\n'.join(section))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
