@@ -116,7 +116,7 @@ def config_from_args(a) -> dict:
         set_dotted(cfg, k, parse_value(v))
     return cfg
 
-# %% ../nbs/01i_cli.ipynb #bae54a01
+# %% ../nbs/01i_cli.ipynb #d9216289
 def train_line_options(dataset:str, cache_options:dict) -> dict:
     "The cache options a printed `mmrepro train` line repeats: those the dataset's loader takes."
     import inspect
