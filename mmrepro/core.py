@@ -204,11 +204,11 @@ def config_hash(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=_json_default).encode()).hexdigest()[:12]
 
 def versions() -> dict:
-    "Versions of Python, torch and mmrepro, and the accelerator in use."
+    "Versions of Python, torch and mmrepro, the accelerator in use, and torch's CPU thread count (CPU results depend on it)."
     import mmrepro
     return dict(python=platform.python_version(), torch=torch.__version__, mmrepro=mmrepro.__version__,
                 numpy=np.__version__, cuda=torch.version.cuda,
-                gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
+                gpu=torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, cpu_threads=torch.get_num_threads())
 
 # %% ../nbs/00_core.ipynb #52499f24
 def parse_value(s:str):
