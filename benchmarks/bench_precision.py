@@ -18,7 +18,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from mmrepro.core import atomic_write_json, _atomic
+from mmrepro.core import atomic_write_json
 from mmrepro.data import MMTensorDataset, MMData, AVTransform
 from mmrepro.encoders import build_model
 from mmrepro.train import Trainer, TrainConfig, Method

@@ -13,8 +13,8 @@ import torch
 # %% auto #0
 __all__ = ['ConfigError', 'DataError', 'check_choice', 'check_range', 'check_int', 'check_int_list', 'Registry',
            'seed_everything', 'get_device', 'OutputError', 'free_space', 'output_error', 'remove_stale_tmp',
-           'atomic_write_json', 'atomic_torch_save', 'read_json', 'load_checkpoint', 'config_hash', 'versions',
-           'parse_value', 'set_dotted', 'notebook_params', 'output_dir']
+           'atomic_write_json', 'atomic_torch_save', 'read_json', 'load_checkpoint', 'config_hash', 'file_digest',
+           'versions', 'parse_value', 'set_dotted', 'notebook_params', 'output_dir']
 
 # %% ../nbs/00_core.ipynb #2aec52f6
 class ConfigError(ValueError):
@@ -202,6 +202,13 @@ def load_checkpoint(path, map_location='cpu', what:str='checkpoint', remedy:str=
 def config_hash(obj) -> str:
     "A short, stable SHA-1 of a JSON-able object (key order does not matter)."
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=_json_default).encode()).hexdigest()[:12]
+
+def file_digest(path, algorithm:str='sha1') -> str:
+    "The hex digest of a file's bytes (`hashlib` algorithm name), read in chunks."
+    h = hashlib.new(algorithm)
+    with open(path, 'rb') as f:
+        for b in iter(lambda: f.read(1 << 24), b''): h.update(b)
+    return h.hexdigest()
 
 def versions() -> dict:
     "Versions of Python, torch and mmrepro, the accelerator in use, and torch's CPU thread count (CPU results depend on it)."

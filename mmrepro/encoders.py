@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from .core import ConfigError, DataError, Registry, check_choice, check_range
+from .core import ConfigError, DataError, Registry, check_choice, check_range, file_digest
 
 # %% auto #0
 __all__ = ['RESNET_ARCHS', 'ENCODER_ARCHS', 'ENCODERS', 'FUSIONS', 'UNIMODAL_MODES', 'init_weights', 'BasicBlock',
-           'ResNet18Encoder', 'Bottleneck', 'ResNet152Encoder', 'resnet_arch', 'file_sha256', 'adapt_conv1',
+           'ResNetEncoder', 'ResNet18Encoder', 'Bottleneck', 'ResNet152Encoder', 'resnet_arch', 'adapt_conv1',
            'load_pretrained', 'weights_provenance', 'SmallCNN', 'MLPEncoder', 'build_encoder', 'Fusion', 'ConcatFusion',
            'SumFusion', 'FiLMFusion', 'GatedFusion', 'MultimodalModel', 'build_model', 'strip_module_prefix',
            'load_weights']
@@ -48,6 +48,7 @@ def _pool_frames(feature_map, x:torch.Tensor, in_channels:int, who:str, map_hook
 # %% ../nbs/01c_encoders.ipynb #c8080b0f
 class BasicBlock(nn.Module):
     "torchvision's ResNet BasicBlock: two 3x3 conv-BN layers with a (projected) identity shortcut."
+    expansion = 1
     def __init__(self, inplanes:int, planes:int, stride:int=1):
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False); self.bn1 = nn.BatchNorm2d(planes)
@@ -60,26 +61,32 @@ class BasicBlock(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         return self.relu(self.bn2(self.conv2(out)) + idt)
 
-class ResNet18Encoder(nn.Module):
-    "OGM-GE's ResNet18 without fc: (B,C,H,W) or (B,C,T,H,W) -> (B,512) features."
-    out_dim, arch = 512, 'resnet18'
-    def __init__(self, in_channels:int):
+class ResNetEncoder(nn.Module):
+    "A torchvision-layout ResNet without fc (stem, four stages of `block`): (B,C,H,W) or (B,C,T,H,W) -> (B,out_dim) features."
+    def __init__(self, in_channels:int, block, blocks:tuple):
         super().__init__()
         check_range('in_channels', in_channels, lo=1)
         self.in_channels = in_channels
         self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
         self.bn1, self.relu, self.maxpool = nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
         stages, inp = [], 64
-        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
-            stages.append(nn.Sequential(BasicBlock(inp, planes, stride), BasicBlock(planes, planes))); inp = planes
+        for planes, n, stride in zip((64, 128, 256, 512), blocks, (1, 2, 2, 2)):
+            w = planes * block.expansion
+            stages.append(nn.Sequential(block(inp, planes, stride), *[block(w, planes) for _ in range(n - 1)])); inp = w
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.apply(init_weights)
     def feature_map(self, x:torch.Tensor) -> torch.Tensor:
-        "The (N,512,h,w) output of the last stage for a (N,C,H,W) batch."
+        "The (N,out_dim,h,w) output of the last stage for a (N,C,H,W) batch."
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))
     def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
-        return _pool_frames(self.feature_map, x, self.in_channels, 'ResNet18Encoder', map_hook)
+        return _pool_frames(self.feature_map, x, self.in_channels, type(self).__name__, map_hook)
+
+class ResNet18Encoder(ResNetEncoder):
+    "OGM-GE's ResNet18 without fc: (B,C,H,W) or (B,C,T,H,W) -> (B,512) features."
+    out_dim, arch = 512, 'resnet18'
+    def __init__(self, in_channels:int): super().__init__(in_channels, BasicBlock, (2, 2, 2, 2))
+
 
 # %% ../nbs/01c_encoders.ipynb #ed48cbc3
 class Bottleneck(nn.Module):
@@ -99,27 +106,11 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x))))))
         return self.relu(self.bn3(self.conv3(out)) + idt)
 
-class ResNet152Encoder(nn.Module):
+class ResNet152Encoder(ResNetEncoder):
     "torchvision's ResNet-152 without fc (Bottleneck stages [3, 8, 36, 3]): (B,C,H,W) or (B,C,T,H,W) -> (B,2048) features."
     out_dim, arch = 2048, 'resnet152'
-    def __init__(self, in_channels:int):
-        super().__init__()
-        check_range('in_channels', in_channels, lo=1)
-        self.in_channels = in_channels
-        self.conv1 = nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
-        self.bn1, self.relu, self.maxpool = nn.BatchNorm2d(64), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1)
-        stages, inp = [], 64
-        for planes, n, stride in ((64, 3, 1), (128, 8, 2), (256, 36, 2), (512, 3, 2)):
-            stages.append(nn.Sequential(Bottleneck(inp, planes, stride), *[Bottleneck(4 * planes, planes) for _ in range(n - 1)]))
-            inp = 4 * planes
-        self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.apply(init_weights)
-    def feature_map(self, x:torch.Tensor) -> torch.Tensor:
-        "The (N,2048,h,w) output of the last stage for a (N,C,H,W) batch."
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer4(self.layer3(self.layer2(self.layer1(x))))
-    def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
-        return _pool_frames(self.feature_map, x, self.in_channels, 'ResNet152Encoder', map_hook)
+    def __init__(self, in_channels:int): super().__init__(in_channels, Bottleneck, (3, 8, 36, 3))
+
 
 # %% ../nbs/01c_encoders.ipynb #634995d1
 RESNET_ARCHS = {('BasicBlock', (2, 2, 2, 2)): 'resnet18', ('BasicBlock', (3, 4, 6, 3)): 'resnet34',
@@ -131,14 +122,6 @@ def resnet_arch(state_dict:dict) -> tuple:
     blocks = tuple(len({k.split('.')[1] for k in state_dict if k.startswith(f'layer{l}.')}) for l in range(1, 5))
     block = 'Bottleneck' if any(k.startswith('layer1.0.conv3.') for k in state_dict) else 'BasicBlock'
     return RESNET_ARCHS.get((block, blocks)), block, list(blocks)
-
-def file_sha256(path) -> str:
-    "The sha256 hex digest of a file."
-    import hashlib
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
-    return h.hexdigest()
 
 def adapt_conv1(weight:torch.Tensor, in_channels:int) -> torch.Tensor:
     "An RGB conv1 kernel (O,3,k,k) for `in_channels` inputs: unchanged for 3, else the RGB mean repeated `in_channels` times."
@@ -177,7 +160,7 @@ def load_pretrained(encoder:nn.Module, src) -> nn.Module:
                         f"{len(shapes)} shape mismatches (key, file, encoder) {shapes[:3]}; {use}give a {encoder.arch} state dict")
     if missing: raise DataError(f"{what}: the state dict lacks {len(missing)} of the encoder's keys {missing[:5]}: expected a complete torchvision {encoder.arch} state dict")
     encoder.load_state_dict(sd, strict=True)
-    if isinstance(src, (str, Path)): encoder.pretrained_from = dict(path=str(Path(src).resolve()), sha256=file_sha256(src))
+    if isinstance(src, (str, Path)): encoder.pretrained_from = dict(path=str(Path(src).resolve()), sha256=file_digest(src, 'sha256'))
     return encoder
 
 ENCODER_ARCHS = ('resnet18', 'resnet152')

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from ..core import (ConfigError, DataError, OutputError, check_int, atomic_write_json, read_json, config_hash, _atomic,
+from ..core import (ConfigError, DataError, OutputError, check_int, atomic_write_json, read_json, config_hash, file_digest, _atomic,
                           output_error, free_space, remove_stale_tmp)
 
 # %% auto #0
@@ -26,10 +26,7 @@ def cache_key(dataset:str, options:dict, sources:dict) -> str:
 
 def sha1_file(path) -> str:
     "SHA-1 of a file's bytes, read in chunks."
-    h = hashlib.sha1()
-    with open(path, 'rb') as f:
-        for b in iter(lambda: f.read(1 << 24), b''): h.update(b)
-    return h.hexdigest()
+    return file_digest(path, 'sha1')
 
 def input_state(jobs:list) -> dict:
     "{path: [size, mtime_ns]} of every input file the jobs read (a missing file maps to None)."

@@ -13,7 +13,7 @@ from ..data import MMTensorDataset, MMData, DATASETS, split_info
 from ..frontends import BatchVisualAugment
 from .splits import read_numbered_lines, make_split
 from .cache import open_cache, sha1_file, default_cache_dir
-from .spec import DatasetSpec, SPECS, cache_options, check_dirs, stems, find_split_file
+from .spec import DatasetSpec, SPECS, check_dirs, stems, find_split_file
 from ..text import build_vocab, encode_texts
 
 # %% auto #0
@@ -150,11 +150,7 @@ MVSA_SPLITS = ('official', 'stratified')
 class MVSASpec(DatasetSpec):
     "A `DatasetSpec` of one image + one text per sample: no audio, one stored image per sample."
     def options(self, frontend=None, fps=None, max_frames=None, frame_size=None) -> dict:
-        if frontend not in (None, 'none'): raise ConfigError(f"{self.name} has no audio: --frontend {frontend!r} does not apply ({self.frontend})")
-        if max_frames not in (None, 1): raise ConfigError(f"{self.name} has one image per sample: --max-frames {max_frames!r} does not apply (K=1)")
-        if fps is not None: raise ConfigError(f"{self.name} has no video: --fps {fps!r} does not apply")
-        s = cache_options('stft_ogm', 1.0, 1, frame_size or self.frame_size)['frame_size']
-        if s[0] != s[1]: raise ConfigError(f"--frame-size {'x'.join(map(str, s))} is not valid for {self.name}: expected a square size S (the centre crop)")
+        s = self.still_size(frontend, fps, max_frames, frame_size)
         return dict(frame_size=s, resize=int(round(s[0] * 256 / 224)))
 
 MVSA = MVSASpec(name='mvsa', help='MVSA-Single (tweet image + text, 3 sentiments; 4,869 labelled)', inputs=mvsa_inputs,

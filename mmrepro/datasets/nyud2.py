@@ -11,7 +11,7 @@ from ..core import ConfigError, DataError, check_choice, check_int
 from ..data import MMTensorDataset, MMData, DATASETS, split_info
 from .splits import make_split
 from .cache import open_cache, default_cache_dir
-from .spec import DatasetSpec, SPECS, cache_options
+from .spec import DatasetSpec, SPECS
 from .mvsa import ImageTransform, cache_info, save_split
 
 # %% auto #0
@@ -88,11 +88,7 @@ NYUD2_SPLITS = ('ogm_val', 'ogm_legacy', 'stratified')
 class NYUD2Spec(DatasetSpec):
     "A `DatasetSpec` of side-by-side RGB + depth images: no audio, one stored image per modality."
     def options(self, frontend=None, fps=None, max_frames=None, frame_size=None) -> dict:
-        if frontend not in (None, 'none'): raise ConfigError(f"{self.name} has no audio: --frontend {frontend!r} does not apply ({self.frontend})")
-        if max_frames not in (None, 1): raise ConfigError(f"{self.name} has one image per sample: --max-frames {max_frames!r} does not apply (K=1)")
-        if fps is not None: raise ConfigError(f"{self.name} has no video: --fps {fps!r} does not apply")
-        s = cache_options('stft_ogm', 1.0, 1, frame_size or self.frame_size)['frame_size']
-        if s[0] != s[1]: raise ConfigError(f"--frame-size {'x'.join(map(str, s))} is not valid for {self.name}: expected a square size S")
+        s = self.still_size(frontend, fps, max_frames, frame_size)
         return dict(frame_size=s)
 
 NYUD2 = NYUD2Spec(name='nyud2', help='NYUD2 scene recognition (RGB + HHA depth, 10 classes; 1,449 images)', inputs=nyud2_inputs,

@@ -124,6 +124,14 @@ class DatasetSpec:
     def make_split(self, split:str, y, parts, groups=None, seed:int=0) -> tuple:
         "The named split of this dataset's samples (see `mmrepro.datasets.splits.make_split`)."
         return make_split(split, y, parts, groups, seed, allowed=self.splits, default=self.default_split, val_size=self.val_size, what=self.name)
+    def still_size(self, frontend=None, fps=None, max_frames=None, frame_size=None) -> list:
+        "The square stored size [S, S] of a still-image dataset (no audio, no video, one image per sample); an error for each option that does not apply."
+        if frontend not in (None, 'none'): raise ConfigError(f"{self.name} has no audio: --frontend {frontend!r} does not apply ({self.frontend})")
+        if max_frames not in (None, 1): raise ConfigError(f"{self.name} has one image per sample: --max-frames {max_frames!r} does not apply (K=1)")
+        if fps is not None: raise ConfigError(f"{self.name} has no video: --fps {fps!r} does not apply")
+        s = cache_options('stft_ogm', 1.0, 1, frame_size or self.frame_size)['frame_size']
+        if s[0] != s[1]: raise ConfigError(f"--frame-size {'x'.join(map(str, s))} is not valid for {self.name}: expected a square size S")
+        return s
 
 SPECS = {}
 
