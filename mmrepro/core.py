@@ -12,9 +12,9 @@ import torch
 
 # %% auto #0
 __all__ = ['ConfigError', 'DataError', 'check_choice', 'check_range', 'check_int', 'check_int_list', 'Registry',
-           'seed_everything', 'get_device', 'OutputError', 'free_space', 'output_error', 'remove_stale_tmp',
-           'atomic_write_json', 'atomic_torch_save', 'read_json', 'load_checkpoint', 'config_hash', 'file_digest',
-           'versions', 'parse_value', 'set_dotted', 'notebook_params', 'output_dir']
+           'seed_everything', 'get_device', 'same_device', 'OutputError', 'free_space', 'output_error',
+           'remove_stale_tmp', 'atomic_write_json', 'atomic_torch_save', 'read_json', 'load_checkpoint', 'config_hash',
+           'file_digest', 'versions', 'parse_value', 'set_dotted', 'notebook_params', 'output_dir']
 
 # %% ../nbs/00_core.ipynb #2aec52f6
 class ConfigError(ValueError):
@@ -97,13 +97,27 @@ def seed_everything(seed:int, deterministic:bool=False):
     return seed
 
 def get_device(name:str='auto') -> torch.device:
-    "Resolve 'auto', 'cpu', 'cuda' or 'cuda:N' to a `torch.device`, failing clearly when CUDA is absent."
-    if name == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    "Resolve 'auto', 'cpu', 'cuda' or 'cuda:N' to a `torch.device` with an explicit GPU index, failing clearly when CUDA is absent."
+    if name == 'auto': name = 'cuda' if torch.cuda.is_available() else 'cpu'
     if not isinstance(name, str) or not (name == 'cpu' or name.startswith('cuda') or name == 'mps'):
         raise ConfigError(f"device={name!r} is not valid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'")
-    if name.startswith('cuda') and not torch.cuda.is_available():
+    try: dev = torch.device(name)
+    except RuntimeError: raise ConfigError(f"device={name!r} is not valid: expected 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
+    if dev.type != 'cuda': return dev
+    if not torch.cuda.is_available():
         raise ConfigError(f"device={name!r} was requested but torch sees no CUDA GPU on this machine: use device='cpu' or 'auto'")
-    return torch.device(name)
+    n = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= n:
+        raise ConfigError(f"device={name!r} was requested but this machine has {n} GPU(s): expected 'cuda' or 'cuda:0'..'cuda:{n - 1}'")
+    return torch.device('cuda', torch.cuda.current_device() if dev.index is None else dev.index)
+
+def same_device(a, b) -> bool:
+    "Whether devices `a` and `b` (devices or strings) are one device: an unindexed 'cuda' is the current GPU."
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type: return False
+    if a.type != 'cuda' or a.index == b.index: return a.index == b.index
+    cur = torch.cuda.current_device()
+    return (cur if a.index is None else a.index) == (cur if b.index is None else b.index)
 
 # %% ../nbs/00_core.ipynb #7ba10679
 class OutputError(DataError):

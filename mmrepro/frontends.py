@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 import torchaudio
 from fastcore.basics import patch
-from .core import ConfigError, Registry, check_choice, check_range
+from .core import ConfigError, Registry, check_choice, check_range, same_device
 
 # %% auto #0
 __all__ = ['RESAMPLING', 'AUDIO_FRONTENDS', 'OGM_SR', 'OGM_SAMPLES', 'OGM_NFFT', 'OGM_HOP', 'SMALL_SR', 'SMALL_SAMPLES',
@@ -163,7 +163,9 @@ def sample_frame_indices(batch_size:int, n_available, n_frames:int, mode:str='se
     for k, v in (('batch_size', batch_size), ('n_frames', n_frames)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ConfigError(f"sample_frame_indices: {k}={v!r} is not valid: expected a positive int")
-    gdev = generator.device if generator is not None else torch.device('cpu')
+    # draw where the generator lives; without one, where the counts already are (no copy per batch), else on `device`
+    gdev = (generator.device if generator is not None else n_available.device if isinstance(n_available, torch.Tensor)
+            else torch.device('cpu' if device is None else device))
     if isinstance(n_available, torch.Tensor):
         if n_available.is_floating_point() or n_available.shape != (batch_size,):
             raise ConfigError(f"sample_frame_indices: n_available must be an int or an integer tensor of shape "
@@ -286,7 +288,7 @@ def __call__(self:BatchVisualAugment, frames:torch.Tensor, train:bool, generator
     if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8 or frames.ndim != 5 or frames.shape[2] != 3:
         raise ConfigError(f"BatchVisualAugment: expected uint8 frames of shape (B, T, 3, H, W), got "
                           f"{getattr(frames, 'dtype', type(frames).__name__)} of shape {tuple(getattr(frames, 'shape', ()))}")
-    if generator is not None and generator.device.type != 'cpu' and generator.device != frames.device:
+    if generator is not None and generator.device.type != 'cpu' and not same_device(generator.device, frames.device):
         raise ConfigError(f"BatchVisualAugment: the generator is on {generator.device} but the frames are on "
                           f"{frames.device}: expected a CPU generator or one on the frames' device")
     B, T, C, H, W = frames.shape

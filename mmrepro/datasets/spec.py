@@ -168,8 +168,9 @@ class ClipTransform:
             n = self.counts[batch['idx']]
             n = torch.where(n >= self.n_frames, n, torch.full_like(n, K))  # too few real frames: the repeated fill spreads them over K
             # every n >= n_frames here (K >= n_frames is checked when the cache is loaded), so skip the host-side check
-            ix = sample_frame_indices(B, n, self.n_frames, self.sampling, train=train and self.av.augment, generator=generator, check=False)
-            x['visual'] = v[torch.arange(B, device=v.device)[:, None], ix.to(v.device)]
+            ix = sample_frame_indices(B, n, self.n_frames, self.sampling, train=train and self.av.augment, generator=generator,
+                                      device=v.device, check=False)   # on the frames' device: no copy per batch
+            x['visual'] = v[torch.arange(B, device=v.device)[:, None], ix]
         return self.av({**batch, 'x': x}, train, generator)
 
 # %% ../../nbs/13_datasets_spec.ipynb #53d6d1ec

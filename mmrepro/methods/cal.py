@@ -228,7 +228,7 @@ def training_step(self:CAL, model, batch, state):
     if self.unimodal_logits != 'heads':
         loss_probe, plogs = unimodal_probe_loss(model, feats, y); loss = loss + loss_probe; logs.update(plogs)
     for k, m in enumerate(mods):
-        logs.update({f'I_{m}': I[k], f'D_{m}': D[k], f'W_{m}': W[k], f'w_{m}': w[k], f'factor_{m}': box[m] if acc else torch.ones(())})
+        logs.update({f'I_{m}': I[k], f'D_{m}': D[k], f'W_{m}': W[k], f'w_{m}': w[k], f'factor_{m}': box[m] if acc else torch.ones((), device=y.device)})
     return loss, logs
 
 @patch
@@ -301,7 +301,7 @@ class ARL(Method):
         logs = dict(loss_fused=loss_f.detach(), **{f'loss_uni_{m}': l.detach() for m, l in loss_u.items()})
         if self.unimodal_logits != 'heads':
             lp, plogs = unimodal_probe_loss(model, feats, y); loss = loss + lp; logs.update(plogs)
-        for k, m in enumerate(mods): logs.update({f'I_{m}': I[k], f'D_{m}': D[k], f'w_{m}': w[k], f'factor_{m}': box[m] if acc else torch.ones(())})
+        for k, m in enumerate(mods): logs.update({f'I_{m}': I[k], f'D_{m}': D[k], f'w_{m}': w[k], f'factor_{m}': box[m] if acc else torch.ones((), device=y.device)})
         return loss, logs
 
 # %% ../../nbs/03_cal.ipynb #d18f274a
