@@ -249,7 +249,8 @@ def state_dict(self:CAL) -> dict:
 
 @patch
 def load_state_dict(self:CAL, d:dict):
-    for k, v in d.items(): setattr(self, k, v)
+    "Restore the state; the epoch-level potential stays on the CPU (a checkpoint loaded onto the GPU brings it there)."
+    for k, v in d.items(): setattr(self, k, v.cpu() if k in ('_pot', '_v_prev', '_P') and v is not None else v)
 
 # %% ../../nbs/03_cal.ipynb #ce7b2b51
 ARL_SETTINGS = dict(cremad=dict(gamma=4.0, T=8.0), ks=dict(gamma=3.0, T=4.0), ave=dict(gamma=5.0, T=4.0))
