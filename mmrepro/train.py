@@ -256,11 +256,17 @@ def compile_model(model:nn.Module, **opts) -> nn.Module:
     return model
 
 # %% ../nbs/01d_train.ipynb #7e896523
-def host_copy(obj):
-    "A snapshot of `obj`: each tensor copied to host memory (a clone on the CPU), each dict, list and tuple rebuilt."
-    if torch.is_tensor(obj): return obj.detach().to('cpu', copy=True)
-    if isinstance(obj, dict): return {k: host_copy(v) for k, v in obj.items()}
-    if type(obj) in (list, tuple): return type(obj)(host_copy(v) for v in obj)
+def host_copy(obj, into=None):
+    "A snapshot of `obj` in host memory, written into the same-shaped tensors of `into` (an earlier snapshot) where it has them."
+    if torch.is_tensor(obj):
+        t = obj.detach()
+        if not (torch.is_tensor(into) and into.shape == t.shape and into.dtype == t.dtype):
+            into = torch.empty(t.shape, dtype=t.dtype, pin_memory=t.is_cuda)   # pinned: the copy from the GPU need not block
+        return into.copy_(t, non_blocking=t.is_cuda)
+    if isinstance(obj, dict): return {k: host_copy(v, into.get(k) if isinstance(into, dict) else None) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        old = into if type(into) is type(obj) else ()
+        return type(obj)(host_copy(v, old[i] if i < len(old) else None) for i, v in enumerate(obj))
     return obj
 
 class BackgroundJob:
@@ -393,13 +399,15 @@ def _join_writer(self:Trainer):
 def _checkpoint(self:Trainer, epoch:int, best:bool=False, status:str='running'):
     "Write best.pt (if `best`), last.pt, then result.json: from a host snapshot in a background thread if `async_checkpoint`."
     self._join_writer()
-    snap = host_copy if self.cfg.async_checkpoint else (lambda o: o)
-    ck = snap(dict(hash=self.hash, epoch=epoch, model=self.model.state_dict(), opt=self.opt.state_dict(),
-                   sched=self.sched.state_dict(), scaler=self.scaler.state_dict() if self.scaler else None,
-                   method=self.method.state_dict(), history=self.history, best=self.best,
-                   timing=self.timing, global_step=self.state.global_step))
-    res = snap(self._result(status))
+    bg = self.cfg.async_checkpoint
+    ck = dict(hash=self.hash, epoch=epoch, model=self.model.state_dict(), opt=self.opt.state_dict(),
+              sched=self.sched.state_dict(), scaler=self.scaler.state_dict() if self.scaler else None,
+              method=self.method.state_dict(), history=self.history, best=self.best,
+              timing=self.timing, global_step=self.state.global_step)
+    if bg: ck = self._snapshot = host_copy(ck, into=getattr(self, '_snapshot', None))
+    res = host_copy(self._result(status)) if bg else self._result(status)
     def write():
+        if bg and self.device.type == 'cuda': torch.cuda.synchronize(self.device)   # the copies into pinned memory have landed
         if best: atomic_torch_save(ck['model'], self.out/'best.pt')
         atomic_torch_save(ck, self.out/'last.pt')
         atomic_write_json(self.out/'result.json', res)
