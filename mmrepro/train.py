@@ -4,7 +4,7 @@
 
 # %% ../nbs/01d_train.ipynb #736160b5
 from __future__ import annotations
-import os, time, math, contextlib, warnings
+import os, time, math, contextlib, warnings, threading, itertools
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 import torch
@@ -19,9 +19,11 @@ from .data import MMData, BatchLoader
 from .metrics import split_metrics
 
 # %% auto #0
-__all__ = ['METHODS', 'RUN_ONLY', 'RUN_LABELS', 'RUN_FILES', 'TrainState', 'unimodal_probe_loss', 'Method', 'TrainConfig',
-           'make_optimizer', 'make_scheduler', 'available_uni_modes', 'eval_batch_size', 'to_device', 'autocast',
-           'collect_outputs', 'result_config', 'run_hash', 'RunFolder', 'NonFiniteLossError', 'Trainer']
+__all__ = ['METHODS', 'RUN_ONLY', 'RUN_LABELS', 'WHEN_ON', 'RUN_FILES', 'TrainState', 'unimodal_probe_loss', 'Method',
+           'TrainConfig', 'make_optimizer', 'make_scheduler', 'available_uni_modes', 'eval_batch_size', 'to_device',
+           'autocast', 'collect_outputs', 'resolve_amp', 'cudnn_benchmark', 'dataset_nbytes', 'data_on_device',
+           'pin_batch', 'device_batches', 'channels_last_inputs', 'compile_model', 'host_copy', 'BackgroundJob',
+           'result_config', 'run_hash', 'RunFolder', 'NonFiniteLossError', 'Trainer']
 
 # %% ../nbs/01d_train.ipynb #b02f10a5
 @dataclass
@@ -104,6 +106,8 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     select: str = 'best_val'        # best_val | last: the epoch a run reports
     progress: bool = True
+    async_checkpoint: bool = True   # write checkpoints from a host snapshot in a background thread (run-only)
+    compile: bool = False           # torch.compile the encoders and the fusion (hashed when on)
     def __post_init__(self):
         check_int('train.epochs', self.epochs, lo=1); check_int('train.batch_size', self.batch_size, lo=1)
         check_range('train.lr', self.lr, lo=0, lo_open=True); check_range('train.weight_decay', self.weight_decay, lo=0)
@@ -119,7 +123,7 @@ class TrainConfig:
         check_int('train.seed', self.seed, lo=0); check_int('train.nan_check_every', self.nan_check_every, lo=1)
         if self.eval_batch_size != 'auto': check_int('train.eval_batch_size', self.eval_batch_size, lo=1)
         if self.max_steps_per_epoch is not None: check_int('train.max_steps_per_epoch', self.max_steps_per_epoch, lo=1)
-        for k in ('channels_last', 'deterministic', 'progress'):
+        for k in ('channels_last', 'deterministic', 'progress', 'async_checkpoint', 'compile'):
             if not isinstance(getattr(self, k), bool): raise ConfigError(f"train.{k}={getattr(self, k)!r} is not valid: expected true or false")
     @classmethod
     def from_dict(cls, d:dict):
@@ -165,13 +169,15 @@ def autocast(device, dtype):
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 @torch.no_grad()
-def collect_outputs(model, ds, transform, device, batch_size:int=64, uni_modes=None, amp_dtype=None) -> dict:
+def collect_outputs(model, ds, transform, device, batch_size:int=64, uni_modes=None, amp_dtype=None, channels_last:bool=False) -> dict:
     "Fused and unimodal logits, labels and ids of a whole split (on the device)."
     model.eval()
     modes = available_uni_modes(model) if uni_modes is None else uni_modes
     zs, ys, ids, uni = [], [], [], {m: {k: [] for k in model.modalities} for m in modes}
-    for batch in BatchLoader(ds, batch_size):
-        batch = transform(to_device(batch, device), False, None)
+    pin = ds.device.type == 'cpu' and torch.device(device).type == 'cuda'
+    for batch in device_batches(BatchLoader(ds, batch_size), torch.device(device), pin=pin):
+        batch = transform(batch, False, None)
+        if channels_last: batch = dict(batch, x=channels_last_inputs(batch['x']))
         with autocast(device, amp_dtype):
             feats = model.encode(batch['x']); zs.append(model.fuse(feats).float())
             for mode in modes:
@@ -180,19 +186,117 @@ def collect_outputs(model, ds, transform, device, batch_size:int=64, uni_modes=N
     cat = torch.cat
     return dict(logits=cat(zs), y=cat(ys), idx=cat(ids), uni={m: {k: cat(v) for k, v in d.items()} for m, d in uni.items()})
 
+# %% ../nbs/01d_train.ipynb #6fcf5664
+def resolve_amp(amp:str, device) -> torch.dtype|None:
+    "The autocast dtype of `train.amp` on `device`: 'auto' is bf16 on a GPU with native bf16, fp16 on another GPU, none on the CPU."
+    check_choice('train.amp', amp, ['auto', 'off', 'bf16', 'fp16'])
+    if amp != 'auto': return {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
+    if torch.device(device).type != 'cuda': return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
+
+# %% ../nbs/01d_train.ipynb #2b424084
+def cudnn_benchmark(device, deterministic:bool) -> bool|None:
+    "Set cuDNN's autotuner for a run on `device`: on unless `deterministic`; off CUDA the flag is left alone (None)."
+    if torch.device(device).type != 'cuda': return None
+    torch.backends.cudnn.benchmark = not deterministic
+    return torch.backends.cudnn.benchmark
+
+# %% ../nbs/01d_train.ipynb #8c78cf36
+def dataset_nbytes(ds) -> int:
+    "Bytes held by a dataset's tensors (inputs, labels, ids)."
+    return sum(t.numel() * t.element_size() for t in [*ds.x.values(), ds.y, ds.idx])
+
+def data_on_device(mode:str, device, splits:list, fraction:float=0.5) -> bool:
+    "Whether the cached `splits` go to `device`: 'yes', 'no', or for 'auto' a GPU whose free memory holds them in `fraction` of it."
+    device = torch.device(device)
+    if mode != 'auto': return mode == 'yes'
+    if device.type != 'cuda': return False
+    need, (free, total) = sum(dataset_nbytes(s) for s in splits), torch.cuda.mem_get_info(device)
+    if need <= fraction * free: return True
+    warnings.warn(f"train.data_on_device=auto: the cached data take {need / 2**30:.2f} GiB, more than {fraction:.0%} of the GPU's "
+                  f"{free / 2**30:.2f} GiB free (of {total / 2**30:.2f} GiB): they stay in host memory and each batch is copied from "
+                  "pinned memory (train.data_on_device=yes forces them onto the GPU)")
+    return False
+
+# %% ../nbs/01d_train.ipynb #9f9146c1
+def pin_batch(batch:dict) -> dict:
+    "The batch in page-locked host memory, so that its copy to the GPU need not block the host."
+    return {"x": {m: v.pin_memory() for m, v in batch['x'].items()}, "y": batch['y'].pin_memory(), "idx": batch['idx'].pin_memory()}
+
+def device_batches(batches, device:torch.device, pin:bool=False):
+    "Yield `batches` on `device`, each copy issued one batch ahead; `pin`: from pinned memory on a side CUDA stream."
+    side = torch.cuda.Stream(device) if pin else None
+    def issue(b):
+        if side is None: return to_device(b, device), None
+        with torch.cuda.stream(side): b = to_device(pin_batch(b), device)
+        return b, side.record_event()
+    def ready(b, copied):
+        if copied is not None:
+            cur = torch.cuda.current_stream(device); cur.wait_event(copied)
+            for t in [*b['x'].values(), b['y'], b['idx']]: t.record_stream(cur)
+        return b
+    ahead = None
+    for b in batches:
+        nxt = issue(b)
+        if ahead is not None: yield ready(*ahead)
+        ahead = nxt
+    if ahead is not None: yield ready(*ahead)
+
+# %% ../nbs/01d_train.ipynb #42ec4b00
+def channels_last_inputs(x:dict) -> dict:
+    "A batch's inputs with floating 4-D tensors in channels-last order and 5-D ones in channels-last-3d; others unchanged."
+    fmt = {4: torch.channels_last, 5: torch.channels_last_3d}
+    return {m: v.contiguous(memory_format=fmt[v.dim()]) if v.is_floating_point() and v.dim() in fmt else v for m, v in x.items()}
+
+# %% ../nbs/01d_train.ipynb #e81291e6
+def compile_model(model:nn.Module, **opts) -> nn.Module:
+    "Compile `model`'s encoders and fusion in place (`nn.Module.compile`), or the whole model when it has neither."
+    parts = [*getattr(model, 'encoders', {}).values(), *([model.fusion] if hasattr(model, 'fusion') else [])]
+    for p in parts or [model]: p.compile(**opts)
+    return model
+
+# %% ../nbs/01d_train.ipynb #7e896523
+def host_copy(obj, into=None):
+    "A snapshot of `obj` in host memory, written into the same-shaped tensors of `into` (an earlier snapshot) where it has them."
+    if torch.is_tensor(obj):
+        t = obj.detach()
+        if not (torch.is_tensor(into) and into.shape == t.shape and into.dtype == t.dtype):
+            into = torch.empty(t.shape, dtype=t.dtype, pin_memory=t.is_cuda)   # pinned: the copy from the GPU need not block
+        return into.copy_(t, non_blocking=t.is_cuda)
+    if isinstance(obj, dict): return {k: host_copy(v, into.get(k) if isinstance(into, dict) else None) for k, v in obj.items()}
+    if type(obj) in (list, tuple):
+        old = into if type(into) is type(obj) else ()
+        return type(obj)(host_copy(v, old[i] if i < len(old) else None) for i, v in enumerate(obj))
+    return obj
+
+class BackgroundJob:
+    "Run `fn` in a thread; `join` waits for it and raises its error, if any, in the caller."
+    def __init__(self, fn, name:str='mmrepro-writer'):
+        self.error = None
+        def run():
+            try: fn()
+            except BaseException as e: self.error = e
+        self.thread = threading.Thread(target=run, name=name); self.thread.start()
+    def join(self):
+        self.thread.join()
+        if self.error is not None: e, self.error = self.error, None; raise e
+
 # %% ../nbs/01d_train.ipynb #067e3c9f
-RUN_ONLY = dict(train=('progress', 'device', 'data_on_device', 'eval_batch_size'), data=('progress', 'workers'))
+RUN_ONLY = dict(train=('progress', 'device', 'data_on_device', 'eval_batch_size', 'async_checkpoint'), data=('progress', 'workers'))
 RUN_LABELS = ('protocol',)   # top-level config entries that name options already expanded in the sections: recorded, not hashed
+WHEN_ON = dict(train=('compile',))   # options that change numbers, hashed only when on so that older runs keep their hash
+
+def _hashed(section:str, k, v) -> bool: return k not in RUN_ONLY.get(section, ()) and not (k in WHEN_ON.get(section, ()) and v is False)
 
 def result_config(run_config:dict) -> dict:
-    "`run_config` without the options that only change how a run runs (`RUN_ONLY`)."
-    out = {s: ({k: v for k, v in sec.items() if k not in RUN_ONLY.get(s, ())} if isinstance(sec, dict) else sec)
+    "`run_config` without the options that only change how a run runs (`RUN_ONLY`) and `WHEN_ON` options that are off."
+    out = {s: ({k: v for k, v in sec.items() if _hashed(s, k, v)} if isinstance(sec, dict) else sec)
            for s, sec in run_config.items()}
     return {s: v for s, v in out.items() if v != {}}
 
 def run_hash(run_config:dict, cfg:TrainConfig, method:Method, data:MMData, weights:dict|None=None) -> str:
     "Hash of everything that decides a run's numbers (`weights`: the files pretrained weights came from, when any)."
-    train = {k: v for k, v in asdict(cfg).items() if k not in RUN_ONLY['train']}
+    train = {k: v for k, v in asdict(cfg).items() if _hashed('train', k, v)}
     d = data.summary()
     h = dict(config=result_config({s: v for s, v in run_config.items() if s not in RUN_LABELS}), train=train, method=method.config(), split=d['split'],
              in_shapes=d['in_shapes'], classes=d['classes'])
@@ -256,8 +360,7 @@ class Trainer:
         self.model, self.data, self.method, self.cfg, self.out = model, data, method, cfg, Path(out_dir)
         self.device = get_device(cfg.device)
         self.run_config = run_config or {}
-        self.amp_dtype = {'off': None, 'bf16': torch.bfloat16, 'fp16': torch.float16,
-                          'auto': torch.bfloat16 if self.device.type == 'cuda' else None}[cfg.amp]
+        self.amp_dtype, self._writer = resolve_amp(cfg.amp, self.device), None
         self.eval_bs = eval_batch_size(cfg, self.device)
         method.configure(cfg)
         self.identity = dict(config=self.run_config, train=asdict(cfg), method=method.config(), data=data.summary())
@@ -269,11 +372,14 @@ class Trainer:
 @patch
 def _setup(self:Trainer):
     cfg = self.cfg
+    cudnn_benchmark(self.device, cfg.deterministic)
     self.model.to(self.device)
     if cfg.channels_last: self.model.to(memory_format=torch.channels_last)
-    on_dev = cfg.data_on_device == 'yes' or (cfg.data_on_device == 'auto' and self.device.type == 'cuda')
+    if cfg.compile: compile_model(self.model)
+    on_dev = data_on_device(cfg.data_on_device, self.device, [self.data.train, self.data.val, self.data.test])
     mv = (lambda ds: ds.to(self.device)) if on_dev else (lambda ds: ds)
     self.train_ds, self.val_ds, self.test_ds = mv(self.data.train), mv(self.data.val), mv(self.data.test)
+    self.pin = self.device.type == 'cuda' and self.train_ds.device.type == 'cpu'   # batches copied from pinned host memory
     if len(self.train_ds) == 0: raise DataError(f"dataset {self.data.name!r} has no training sample: check its split")
     self.loader = BatchLoader(self.train_ds, cfg.batch_size, shuffle=True, drop_last=len(self.train_ds) >= cfg.batch_size, seed=cfg.seed)
     self.opt = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg)
@@ -284,11 +390,29 @@ def _setup(self:Trainer):
 
 # %% ../nbs/01d_train.ipynb #049caec8
 @patch
-def _checkpoint(self:Trainer, epoch:int):
-    atomic_torch_save(dict(hash=self.hash, epoch=epoch, model=self.model.state_dict(), opt=self.opt.state_dict(),
-                           sched=self.sched.state_dict(), scaler=self.scaler.state_dict() if self.scaler else None,
-                           method=self.method.state_dict(), history=self.history, best=self.best,
-                           timing=self.timing, global_step=self.state.global_step), self.out/'last.pt')
+def _join_writer(self:Trainer):
+    "Wait for the checkpoint being written, if any, and raise its error here."
+    job, self._writer = getattr(self, '_writer', None), None
+    if job is not None: job.join()
+
+@patch
+def _checkpoint(self:Trainer, epoch:int, best:bool=False, status:str='running'):
+    "Write best.pt (if `best`), last.pt, then result.json: from a host snapshot in a background thread if `async_checkpoint`."
+    self._join_writer()
+    bg = self.cfg.async_checkpoint
+    ck = dict(hash=self.hash, epoch=epoch, model=self.model.state_dict(), opt=self.opt.state_dict(),
+              sched=self.sched.state_dict(), scaler=self.scaler.state_dict() if self.scaler else None,
+              method=self.method.state_dict(), history=self.history, best=self.best,
+              timing=self.timing, global_step=self.state.global_step)
+    if bg: ck = self._snapshot = host_copy(ck, into=getattr(self, '_snapshot', None))
+    res = host_copy(self._result(status)) if bg else self._result(status)
+    def write():
+        if bg and self.device.type == 'cuda': torch.cuda.synchronize(self.device)   # the copies into pinned memory have landed
+        if best: atomic_torch_save(ck['model'], self.out/'best.pt')
+        atomic_torch_save(ck, self.out/'last.pt')
+        atomic_write_json(self.out/'result.json', res)
+    if self.cfg.async_checkpoint: self._writer = BackgroundJob(write, 'mmrepro-checkpoint')
+    else: write()
 
 @patch
 def _resume(self:Trainer):
@@ -310,51 +434,78 @@ def _resume(self:Trainer):
 @patch
 def evaluate(self:Trainer, ds) -> dict:
     "All metrics of a split."
-    return split_metrics(collect_outputs(self.model, ds, self.data.transform, self.device, self.eval_bs, amp_dtype=self.amp_dtype))
+    return split_metrics(collect_outputs(self.model, ds, self.data.transform, self.device, self.eval_bs, amp_dtype=self.amp_dtype,
+                                         channels_last=self.cfg.channels_last))
 
 @patch
 def train_epoch(self:Trainer, epoch:int) -> dict:
-    "One epoch of training; returns the mean of each log (read from the device once)."
+    "One epoch of training; returns the mean of each log (read from the device once), and `skipped_steps` under fp16."
     cfg, st, model = self.cfg, self.state, self.model
     torch.manual_seed(cfg.seed * 1_000_003 + epoch)
     gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1_000_003 + epoch)
     self.loader.set_epoch(epoch); st.epoch = epoch
     self.method.on_epoch_start(st)
     model.train()
-    sums, n = {}, 0
+    sums, n, skipped = {}, 0, torch.zeros((), device=self.device, dtype=torch.long)
     bad_step = torch.full((), -1, device=self.device, dtype=torch.long)
     steps = len(self.loader) if cfg.max_steps_per_epoch is None else min(len(self.loader), cfg.max_steps_per_epoch)
-    bar = tqdm(self.loader, total=steps, desc=f'epoch {epoch + 1}/{cfg.epochs}', leave=False, disable=not cfg.progress)
+    batches = device_batches(itertools.islice(self.loader, steps), self.device, pin=self.pin)
+    bar = tqdm(batches, total=steps, desc=f'epoch {epoch + 1}/{cfg.epochs}', leave=False, disable=not cfg.progress)
     for step, batch in enumerate(bar):
-        if step >= steps: break
         st.step = step
-        batch = self.data.transform(to_device(batch, self.device), True, gen)
+        batch = self.data.transform(batch, True, gen)
+        if cfg.channels_last: batch = dict(batch, x=channels_last_inputs(batch['x']))
         with autocast(self.device, self.amp_dtype):
             loss, logs = self.method.training_step(model, batch, st)
-        bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), step, bad_step)
+        if self.scaler is None: bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), step, bad_step)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler: self.scaler.scale(loss).backward(); self.scaler.unscale_(self.opt)
         else: loss.backward()
         self.method.after_backward(model, st)
         if cfg.clip_grad: nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-        if self.scaler: self.scaler.step(self.opt); self.scaler.update()
-        else: self.opt.step()
-        for k, v in (dict(loss=loss.detach()) | logs).items(): sums[k] = sums.get(k, 0.) + v.float()
+        if self.scaler: taken = self._scaler_step(); skipped += ~taken
+        else: self.opt.step(); taken = None
+        for k, v in (dict(loss=loss.detach()) | logs).items():
+            sums[k] = sums.get(k, 0.) + (v.float() if taken is None else torch.where(taken, v.float(), 0.))
         n += 1; st.global_step += 1
         if (step + 1) % cfg.nan_check_every == 0: self._check_finite(bad_step, epoch)
     self._check_finite(bad_step, epoch)
+    return self._epoch_logs(sums, n, skipped if self.scaler else None, epoch)
+
+# %% ../nbs/01d_train.ipynb #64e26cbc
+@patch
+def _scaler_step(self:Trainer):
+    "An fp16 optimiser step through the grad scaler; returns a device bool, False when the scaler skipped it."
+    before = self.scaler._scale.clone()   # the scaler lowers its scale exactly when it skips a step
+    self.scaler.step(self.opt); self.scaler.update()
+    return self.scaler._scale >= before
+
+@patch
+def _epoch_logs(self:Trainer, sums:dict, n:int, skipped, epoch:int) -> dict:
+    "Mean logs of an epoch, read at once; under fp16 (`skipped` a count) means of the steps taken, and a stop if none was."
     keys = list(sums)
-    return dict(zip(keys, (torch.stack([sums[k] for k in keys]) / max(n, 1)).tolist())) if keys else {}
+    if skipped is None: return dict(zip(keys, (torch.stack([sums[k] for k in keys]) / max(n, 1)).tolist())) if keys else {}
+    *vals, s = torch.stack([sums[k] for k in keys] + [skipped.float()]).tolist()
+    if n and int(s) == n:
+        raise NonFiniteLossError(f"every step of epoch {epoch + 1} (of {self.cfg.epochs}) was skipped: under amp=fp16 the gradients were NaN "
+                                 f"or infinite at all {n} steps, also at the grad scaler's lowered scales. Lower the learning rate (lr={self.cfg.lr}), "
+                                 f"enable clip_grad, use amp=bf16 or off, or check the input data. {self._kept(epoch)}")
+    return dict({k: v / max(n - int(s), 1) for k, v in zip(keys, vals)}, skipped_steps=int(s))
 
 # %% ../nbs/01d_train.ipynb #b95676cc
 @patch
 def _check_finite(self:Trainer, bad_step, epoch):
     s = int(bad_step)
     if s < 0: return
-    kept = (f"The checkpoint of epoch {epoch} in {self.out} is intact: rerun the same command to resume from it."
-            if epoch > 0 and (self.out/'last.pt').exists() else "No epoch had finished, so there is no checkpoint to resume from.")
     raise NonFiniteLossError(f"the loss became NaN or infinite at epoch {epoch + 1} (of {self.cfg.epochs}), step {s + 1}: "
-                             f"lower the learning rate (lr={self.cfg.lr}), enable clip_grad, or check the input data. {kept}")
+                             f"lower the learning rate (lr={self.cfg.lr}), enable clip_grad, or check the input data. {self._kept(epoch)}")
+
+@patch
+def _kept(self:Trainer, epoch:int) -> str:
+    "What a stopped run leaves to resume from, said after the checkpoint being written has landed."
+    self._join_writer()
+    return (f"The checkpoint of epoch {epoch} in {self.out} is intact: rerun the same command to resume from it."
+            if epoch > 0 and (self.out/'last.pt').exists() else "No epoch had finished, so there is no checkpoint to resume from.")
 
 # %% ../nbs/01d_train.ipynb #390ae0c7
 @patch
@@ -365,11 +516,15 @@ def fit(self:Trainer) -> dict:
         seed_everything(self.cfg.seed, self.cfg.deterministic)
         self._setup()
         self._resume()
-        if self.start_epoch >= self.cfg.epochs and (self.out/'result.json').exists(): return read_json(self.out/'result.json')
+        done = self.start_epoch >= self.cfg.epochs and (self.out/'result.json').exists() and read_json(self.out/'result.json')
+        if done and done.get('status') == 'complete': return done
         self.method.on_fit_start(self)
         for epoch in range(self.start_epoch, self.cfg.epochs): self._run_epoch(epoch)
+        self._join_writer()
         return self._write_result(status='complete')
-    finally: folder.release()
+    finally:
+        try: self._join_writer()
+        finally: folder.release()
 
 @patch
 def _step_sched(self:Trainer):
@@ -391,16 +546,15 @@ def _run_epoch(self:Trainer, epoch:int):
                method=self.method.on_epoch_end(self.state) or {}, seconds=time.perf_counter() - t0)
     self.history.append(row)
     self.timing.append(dict(epoch=epoch + 1, train_seconds=t_train, samples_per_s=len(self.loader) * self.cfg.batch_size / max(t_train, 1e-9)))
-    if self.cfg.select == 'last' or self.best is None or val['acc'] > self.best['val_acc']:
-        self.best = dict(epoch=epoch + 1, val_acc=val['acc'])
-        atomic_torch_save(self.model.state_dict(), self.out/'best.pt')
-    self._checkpoint(epoch)
-    self._write_result(status='running' if epoch + 1 < self.cfg.epochs else 'complete')
+    is_best = self.cfg.select == 'last' or self.best is None or val['acc'] > self.best['val_acc']
+    if is_best: self.best = dict(epoch=epoch + 1, val_acc=val['acc'])
+    self._checkpoint(epoch, best=is_best, status='running' if epoch + 1 < self.cfg.epochs else 'complete')
     if self.cfg.progress: print(f"epoch {epoch + 1}/{self.cfg.epochs}  loss {train_logs.get('loss', float('nan')):.4f}  val acc {val['acc']:.2f}  test acc {test['acc']:.2f}  ({row['seconds']:.1f}s)")
 
 # %% ../nbs/01d_train.ipynb #1c63a82a
 @patch
-def _write_result(self:Trainer, status:str) -> dict:
+def _result(self:Trainer, status:str) -> dict:
+    "The results dict of the epochs so far."
     sel = self.history[self.best['epoch'] - 1]
     leg = max(self.history, key=lambda r: r['test']['acc'])
     bv = max(self.history, key=lambda r: r['val']['acc'])   # first of the ties, as the running selection
@@ -412,5 +566,10 @@ def _write_result(self:Trainer, status:str) -> dict:
                                      note="best test accuracy over epochs (the literature's habit); NOT a valid model-selection result"),
                timing=dict(per_epoch=self.timing, mean_train_seconds=sum(t['train_seconds'] for t in self.timing) / max(len(self.timing), 1),
                            mean_samples_per_s=sum(t['samples_per_s'] for t in self.timing) / max(len(self.timing), 1), device=str(self.device)))
-    atomic_write_json(self.out/'result.json', res)
+    return res
+
+@patch
+def _write_result(self:Trainer, status:str) -> dict:
+    "Write the results file now and return it."
+    res = self._result(status); atomic_write_json(self.out/'result.json', res)
     return res
