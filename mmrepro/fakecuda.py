@@ -14,7 +14,8 @@ from torch.utils._pytree import tree_flatten, tree_map
 
 # %% auto #0
 __all__ = ['FAKE_GPU', 'SCALAR_OK', 'ANY_OK', 'SYNCS', 'TRANSFERS', 'FakeCudaTensor', 'FakeCudaGenerator', 'FakeCudaError',
-           'on_gpu', 'to_host', 'to_gpu', 'as_device', 'to_target', 'to_args_on_cpu', 'FakeCudaMode', 'fake_cuda']
+           'on_gpu', 'to_host', 'to_gpu', 'as_device', 'to_target', 'to_args_on_cpu', 'FakeCudaMode', 'FakeStream',
+           'FakeEvent', 'fake_cuda']
 
 # %% ../nbs/41_fakecuda.ipynb #3c1aacfd
 FAKE_GPU = torch.device('cuda', 0)
@@ -92,6 +93,9 @@ def in_phase(self:FakeCudaMode, name:str):
     finally: self.phase = old
 
 def _name(func) -> str: return getattr(func, '__name__', str(func))
+def _in_place_on_host(name, args) -> bool:
+    "An in-place op (`copy_`, `add_`) on a CPU tensor: its result is that CPU tensor, whatever it read from."
+    return name.endswith('_') and not name.startswith('__') and bool(args) and isinstance(args[0], torch.Tensor) and not on_gpu(args[0])
 def _tensors(tree) -> list: return [a for a in tree_flatten(tree)[0] if isinstance(a, torch.Tensor)]
 
 # %% ../nbs/41_fakecuda.ipynb #aa41c96e
@@ -103,12 +107,14 @@ def __torch_function__(self:FakeCudaMode, func, types, args=(), kwargs=None):
     if torch._C._current_graph_task_id() != -1:   # inside backward: autograd hands hooks plain tensors, so nothing is checked
         out = func(*args, **kwargs)
         return tree_map(to_gpu, out) if any(map(on_gpu, _tensors((args, kwargs)))) else out
-    dev = as_device(kwargs.get('device'))
+    dev, pin = as_device(kwargs.get('device')), kwargs.get('pin_memory')
+    if pin: kwargs = dict(kwargs, pin_memory=False)   # pinned host memory needs a driver: marked instead
     self._check_generator(name, args, kwargs, dev)
     if dev is not None and dev.type == 'cuda': return self._make_on_gpu(func, args, kwargs)
     self._check_mix(name, args, kwargs)
     out = func(*args, **kwargs)
-    if dev is not None: out = tree_map(to_host, out)   # an explicit CPU device gives a CPU result
+    if dev is not None or _in_place_on_host(name, args): out = tree_map(to_host, out)   # a CPU result
+    if pin: out._fake_pinned = True
     self._count_sync(name, args, kwargs)
     return out
 
@@ -205,6 +211,20 @@ def _load(*args, map_location=None, **kwargs):
     return tree_map(to_gpu, _real['load'](*args, map_location='cpu', **kwargs))
 
 # %% ../nbs/41_fakecuda.ipynb #ef3625c5
+class FakeStream:
+    "A CUDA stream that runs nothing asynchronously: events are always complete."
+    def __init__(self, *a, **k): pass
+    def record_event(self, event=None): return event or FakeEvent()
+    def wait_event(self, event): pass
+    def wait_stream(self, stream): pass
+    def synchronize(self): pass
+    def is_capturing(self): return False
+
+class FakeEvent:
+    "A CUDA event that has always happened."
+    def synchronize(self): pass
+    def query(self): return True
+
 def _cuda_answers(mode, bf16_supported:bool, free_memory:int, total_memory:int) -> dict:
     "What `torch.cuda` answers about the one pretend GPU."
     sync = lambda *a, **k: mode.count('sync:synchronize')
@@ -213,20 +233,21 @@ def _cuda_answers(mode, bf16_supported:bool, free_memory:int, total_memory:int) 
                 is_bf16_supported=lambda *a, **k: bf16_supported, mem_get_info=lambda *a: (free_memory, total_memory),
                 synchronize=sync, max_memory_allocated=lambda *a: 0, memory_allocated=lambda *a: 0,
                 reset_peak_memory_stats=lambda *a: None, manual_seed=lambda *a: None, manual_seed_all=lambda *a: None,
-                set_sync_debug_mode=lambda *a: None, get_sync_debug_mode=lambda: 0, empty_cache=lambda: None)
+                set_sync_debug_mode=lambda *a: None, get_sync_debug_mode=lambda: 0, empty_cache=lambda: None,
+                Stream=FakeStream, current_stream=lambda *a, **k: FakeStream(), stream=lambda s: contextlib.nullcontext(s))
 
 # %% ../nbs/41_fakecuda.ipynb #f1544760
 @contextlib.contextmanager
 def fake_cuda(bf16_supported:bool=True, free_memory:int=40 * 2**30, total_memory:int=80 * 2**30):
     "Pretend one CUDA GPU exists: tensors sent to 'cuda' compute on the CPU but report cuda:0; yields the mode (its `counts`)."
     mode = FakeCudaMode()
-    stream = type('FakeStream', (), dict(is_capturing=lambda self: False, synchronize=lambda self: mode.count('sync:synchronize')))()
-    accel = dict(current_stream=lambda *a: stream, current_device_index=lambda: 0, device_count=lambda: 1,
+    accel = dict(current_stream=lambda *a: FakeStream(), current_device_index=lambda: 0, device_count=lambda: 1,
                  synchronize=lambda *a: mode.count('sync:synchronize'))
     with contextlib.ExitStack() as st:
         for k, v in _cuda_answers(mode, bf16_supported, free_memory, total_memory).items(): st.enter_context(mock.patch.object(torch.cuda, k, v))
         for k, v in accel.items(): st.enter_context(mock.patch.object(torch.accelerator, k, v))
         for k, v in dict(Generator=_GeneratorShim, autocast=_autocast, load=_load).items(): st.enter_context(mock.patch.object(torch, k, v))
+        st.enter_context(mock.patch.object(torch.Tensor, 'record_stream', lambda self, stream: None))   # its binding refuses a fake stream
         old = torch.__future__.get_overwrite_module_params_on_conversion()
         torch.__future__.set_overwrite_module_params_on_conversion(True)   # `module.to('cuda')` gives marked parameters
         try:
