@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['ConfigError', 'DataError', 'check_choice', 'check_range', 'check_int', 'check_int_list', 'Registry',
-           'seed_everything', 'get_device', 'same_device', 'OutputError', 'free_space', 'output_error',
-           'remove_stale_tmp', 'atomic_write_json', 'atomic_torch_save', 'read_json', 'load_checkpoint', 'config_hash',
-           'file_digest', 'versions', 'parse_value', 'set_dotted', 'notebook_params', 'output_dir']
+__all__ = ['ConfigError', 'DataError', 'check_choice', 'check_range', 'check_int', 'check_int_list', 'check_bool',
+           'check_bool_options', 'Registry', 'seed_everything', 'get_device', 'same_device', 'OutputError',
+           'free_space', 'output_error', 'remove_stale_tmp', 'atomic_write_json', 'atomic_torch_save', 'read_json',
+           'load_checkpoint', 'config_hash', 'file_digest', 'versions', 'parse_value', 'set_dotted', 'notebook_params',
+           'output_dir']
 
 # %% ../nbs/00_core.ipynb #2aec52f6
 class ConfigError(ValueError):
@@ -54,6 +55,21 @@ def check_int_list(key:str, value, lo=None) -> list:
     if not isinstance(value, (list, tuple)): raise ConfigError(f"{key}={value!r} is not valid: expected a list of whole numbers such as [70, 150]")
     return [check_int(f'{key}[{i}]', v, lo) for i, v in enumerate(value)]
 
+# %% ../nbs/00_core.ipynb #4b668706
+def check_bool(key:str, value) -> bool:
+    "Return `value` as a bool if it is True/False or 'true'/'false' (any case), else raise `ConfigError` naming `key`."
+    if isinstance(value, np.bool_): value = bool(value)
+    if isinstance(value, bool): return value
+    if isinstance(value, str) and value.lower() in ('true', 'false'): return value.lower() == 'true'
+    raise ConfigError(f"{key}={value!r} is not valid: expected true or false")
+
+def check_bool_options(f, kwargs:dict, prefix:str) -> dict:
+    "`kwargs` with every boolean option of `f` (annotated `bool` or defaulting to True/False) checked by `check_bool`."
+    import inspect
+    params = inspect.signature(f).parameters
+    is_bool = lambda p: p.annotation in (bool, 'bool') or isinstance(p.default, bool)
+    return {k: check_bool(f'{prefix}.{k}', v) if k in params and is_bool(params[k]) else v for k, v in kwargs.items()}
+
 # %% ../nbs/00_core.ipynb #4a656d75
 class Registry:
     "A named collection of factories (datasets, methods, encoders) with helpful errors for unknown names."
@@ -84,7 +100,7 @@ class Registry:
         if not any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values()):
             unknown = [k for k in kwargs if k not in sig.parameters]
             if unknown: raise ConfigError(f"{self.kind} {name!r} has no option(s) {unknown}: expected some of {list(sig.parameters)}")
-        return f(**kwargs)
+        return f(**check_bool_options(f, kwargs, {'dataset': 'data'}.get(self.kind, self.kind)))
 
 # %% ../nbs/00_core.ipynb #be1d2fef
 def seed_everything(seed:int, deterministic:bool=False):
@@ -233,7 +249,8 @@ def versions() -> dict:
 
 # %% ../nbs/00_core.ipynb #52499f24
 def parse_value(s:str):
-    "Parse a command-line value: JSON if it parses (numbers, true/false, null, lists), else the raw string."
+    "Parse a command-line value: JSON if it parses (numbers, true/false, null, lists), Python's True/False, else the raw string."
+    if s in ('True', 'False'): return s == 'True'   # the spelling papermill and Python users type
     try: return json.loads(s)
     except (json.JSONDecodeError, TypeError): return s
 

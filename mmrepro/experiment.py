@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 import importlib, inspect
-from .core import ConfigError, read_json, seed_everything
+from .core import ConfigError, read_json, seed_everything, check_bool_options
 from .data import DATASETS, load_dataset
 from .encoders import build_model
 from .text import prepare_text   # hf_bert: tokenise the raw texts with the model's tokenizer
@@ -47,7 +47,7 @@ def build_run(config:dict, data=None):
     mods = method.modalities(data.modalities)
     if mods != data.modalities: data = data.select(mods)
     seed_everything(tcfg.seed)
-    model = method.prepare_model(build_model(data.in_shapes, data.num_classes, **mcfg))
+    model = method.prepare_model(build_model(data.in_shapes, data.num_classes, **check_bool_options(build_model, mcfg, 'model')))
     return data, model, method, tcfg
 
 def run_experiment(config:dict, out_dir, data=None, run_name:str|None=None) -> dict:
