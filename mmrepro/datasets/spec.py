@@ -114,7 +114,8 @@ class DatasetSpec:
     process: Callable = process_clip
     def options(self, frontend=None, fps=None, max_frames=None, frame_size=None) -> dict:
         "The cache options, the spec's defaults where not given."
-        return cache_options(frontend or self.frontend, fps or self.fps, max_frames or self.max_frames, frame_size or self.frame_size)
+        pick = lambda v, d: d if v is None else v   # 0 is a value (refused by cache_options), not "the default"
+        return cache_options(frontend or self.frontend, pick(fps, self.fps), pick(max_frames, self.max_frames), pick(frame_size, self.frame_size))
     def command(self, opts:dict, raw=None) -> str:
         "The `mmrepro preprocess` command that builds a cache with `opts`."
         flags = {'frontend': '--frontend', 'fps': '--fps', 'max_frames': '--max-frames', 'frame_size': '--frame-size'}

@@ -212,7 +212,7 @@ class MIDAS(MisalignedValidationLog, Method):
         self.mis_reduction = check_choice('method.mis_reduction', mis_reduction or v['mis_reduction'], ['sum', 'mean'])
         self.on_single_class = check_choice('method.on_single_class', on_single_class, SINGLE_CLASS_RULES)
         self.others = check_choice('method.others', others, ['keep', 'reset'])
-        self.n_views = check_range('method.n_views', n_views, lo=1)
+        self.n_views = check_int('method.n_views', n_views, lo=1)
         self._alpha, self._trace = None, []
 
     def modalities(self, available):
