@@ -12,10 +12,10 @@ import torch
 
 # %% auto #0
 __all__ = ['ConfigError', 'DataError', 'check_choice', 'check_range', 'check_int', 'check_int_list', 'check_bool',
-           'check_bool_options', 'Registry', 'seed_everything', 'get_device', 'same_device', 'OutputError',
-           'free_space', 'output_error', 'remove_stale_tmp', 'atomic_write_json', 'atomic_torch_save', 'read_json',
-           'load_checkpoint', 'config_hash', 'file_digest', 'versions', 'parse_value', 'set_dotted', 'notebook_params',
-           'output_dir']
+           'check_bool_options', 'available_memory', 'check_memory', 'Registry', 'seed_everything', 'get_device',
+           'same_device', 'OutputError', 'free_space', 'output_error', 'remove_stale_tmp', 'atomic_write_json',
+           'atomic_torch_save', 'read_json', 'load_checkpoint', 'config_hash', 'file_digest', 'versions', 'parse_value',
+           'set_dotted', 'notebook_params', 'output_dir']
 
 # %% ../nbs/00_core.ipynb #2aec52f6
 class ConfigError(ValueError):
@@ -70,6 +70,22 @@ def check_bool_options(f, kwargs:dict, prefix:str) -> dict:
     is_bool = lambda p: p.annotation in (bool, 'bool') or isinstance(p.default, bool)
     return {k: check_bool(f'{prefix}.{k}', v) if k in params and is_bool(params[k]) else v for k, v in kwargs.items()}
 
+# %% ../nbs/00_core.ipynb #cd6d01ea
+def available_memory() -> int:
+    "Bytes of memory available to a new allocation now (Linux `MemAvailable`; else physical memory)."
+    try:
+        for line in open('/proc/meminfo'):
+            if line.startswith('MemAvailable:'): return int(line.split()[1]) * 1024
+    except OSError: pass
+    return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+def check_memory(what:str, nbytes:float, fraction:float=0.8):
+    "Raise `ConfigError` if `what` needs more than `fraction` of the memory available now."
+    avail = available_memory()
+    if nbytes > fraction * avail:
+        raise ConfigError(f"{what} would need {nbytes / 2**30:,.1f} GiB of memory, more than {fraction:.0%} of the "
+                          f"{avail / 2**30:,.1f} GiB available on this machine: choose smaller sizes")
+
 # %% ../nbs/00_core.ipynb #4a656d75
 class Registry:
     "A named collection of factories (datasets, methods, encoders) with helpful errors for unknown names."
@@ -105,7 +121,7 @@ class Registry:
 # %% ../nbs/00_core.ipynb #be1d2fef
 def seed_everything(seed:int, deterministic:bool=False):
     "Seed Python, NumPy and torch; optionally request deterministic kernels."
-    check_range('seed', seed, lo=0)
+    check_int('seed', seed, lo=0, hi=2**63 - 1)   # torch's seeds are 64-bit
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     if deterministic:
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False

@@ -111,7 +111,11 @@ DATASETS = Registry('dataset')
 
 def load_dataset(name:str, **options) -> MMData:
     "Build the registered dataset `name` with its `options`."
-    return DATASETS.build(name, **options)
+    data = DATASETS.build(name, **options)
+    if not isinstance(data, MMData):
+        raise ConfigError(f"dataset {name!r} returned {type(data).__name__}, not an MMData: its function must return "
+                          "mmrepro.data.MMData(name, train, val, test, classes, in_shapes, ...)")
+    return data
 
 # %% ../nbs/01a_data.ipynb #0eb5fc15
 class AVTransform:

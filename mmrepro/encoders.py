@@ -402,6 +402,8 @@ def build_model(in_shapes:dict, num_classes:int, encoder:str|dict='small_cnn', f
         kinds = dict(encoder)
     elif isinstance(encoder, str): kinds = {m: encoder for m in mods}
     else: raise ConfigError(f"encoder={encoder!r} must be an encoder name or a dict modality -> name")
+    if encoder_opts is not None and not isinstance(encoder_opts, dict):
+        raise ConfigError(f"model.encoder_opts={encoder_opts!r} is not valid: expected a dict of options, e.g. {{'pretrained': PATH}} or {{'visual': {{...}}}}")
     opts = dict(encoder_opts or {})
     shared = {k: v for k, v in opts.items() if k not in mods}
     for m in mods:

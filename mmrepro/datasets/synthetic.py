@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import numpy as np
 import torch
-from ..core import ConfigError, check_range, config_hash
+from ..core import ConfigError, check_range, check_int, check_memory, config_hash
 from ..data import MMTensorDataset, MMData, DATASETS, split_info, AVTransform
 from ..frontends import AUDIO_FRONTENDS
 
@@ -45,7 +45,11 @@ def synthetic(n_train:int=1200, n_val:int=300, n_test:int=300, num_classes:int=6
               visual_strength:float=0.5, noise:float=1.0, degrade_frac:float=0.25, image_size:int=32, n_frames:int=1,
               sr:int=8000, duration:float=1.0, frontend:str='stft_ogm', augment:bool=True, seed:int=0) -> MMData:
     "Class-conditional raw audio and RGB frames with a strong audio and a weak visual modality (see the table above)."
-    for k, v in dict(n_train=n_train, n_val=n_val, n_test=n_test).items(): check_range(k, v, lo=1)
+    for k, v in dict(n_train=n_train, n_val=n_val, n_test=n_test, image_size=image_size, n_frames=n_frames, seed=seed).items():
+        check_int(f'data.{k}', v, lo=0 if k == 'seed' else 1)
+    n = n_train + n_val + n_test   # bytes while generating: float32 audio and its spectrogram, float32 frames, noise, uint8
+    check_memory(f"the synthetic data (n = {n}, image_size = {image_size}, n_frames = {n_frames})",
+                 n * (sr * duration * 4 * 3 + n_frames * 3 * image_size ** 2 * 9))
     check_range('num_classes', num_classes, lo=2, hi=len(_CLASS_COLOURS))
     check_range('degrade_frac', degrade_frac, lo=0, hi=1); check_range('noise', noise, lo=0)
     check_range('audio_strength', audio_strength, lo=0); check_range('visual_strength', visual_strength, lo=0)
