@@ -11,15 +11,17 @@ import torch
 import torch.nn.functional as F
 from ..core import ConfigError, DataError, check_choice, check_int, atomic_write_json
 from ..data import MMTensorDataset, MMData, DATASETS, split_info, AVTransform
+from ..frontends import sample_frame_indices
 from .splits import read_numbered_lines, make_split
 from .cache import build_cache, open_cache, sha1_file, default_cache_dir
 from .spec import DatasetSpec, SPECS, cache_options, missing_error, clip_job
 
 # %% auto #0
-__all__ = ['UCF_NAME', 'UCF_FILE_CLASS', 'FLOW_BOUND', 'FLOW_LAYOUTS', 'UCF_SPLITS', 'FLOW_MEAN', 'FLOW_STD', 'UCF101',
-           'parse_ucf_name', 'ucf_file_class', 'read_class_ind', 'read_ucf_list', 'flow_algorithm', 'encode_flow',
-           'compute_flow', 'decode_video', 'read_flow_folders', 'process_ucf_clip', 'ucf101_inputs', 'UCFSpec',
-           'ucf101_classes', 'UCFTransform', 'load_ucf101']
+__all__ = ['UCF_NAME', 'UCF_FILE_CLASS', 'MIDAS_LISTS', 'FLOW_BOUND', 'FLOW_LAYOUTS', 'UCF_SPLITS', 'UCF_DEFAULT_SPLIT',
+           'FLOW_MEAN', 'FLOW_STD', 'UCF_SAMPLING', 'UCF101', 'parse_ucf_name', 'ucf_file_class', 'read_class_ind',
+           'read_ucf_list', 'check_group_sides', 'read_midas_list', 'flow_algorithm', 'encode_flow', 'compute_flow',
+           'decode_video', 'read_flow_folders', 'process_ucf_clip', 'ucf101_inputs', 'carve_groups', 'ucf101_split',
+           'UCFSpec', 'ucf101_classes', 'UCFTransform', 'load_ucf101']
 
 # %% ../../nbs/22_datasets_ucf101.ipynb #a21e249c
 UCF_NAME = re.compile(r'^v_([A-Za-z]+)_g(\d{2})_c(\d{2})$')
@@ -65,6 +67,36 @@ def read_ucf_list(path, class_ind:list) -> list:
         rows.append((folder, c['name'], ln))
     return rows
 
+# %% ../../nbs/22_datasets_ucf101.ipynb #e79efbbc
+def check_group_sides(train_rows:list, test_rows:list, train_path, test_path) -> None:
+    "A `DataError` when a video group (class, gNN) has clips in both a train list and its test list (rows of `read_ucf_list`)."
+    seen = {(c, parse_ucf_name(n)['group']): (n, ln) for c, n, ln in train_rows}
+    for c, n, ln in test_rows:
+        g = parse_ucf_name(n)['group']
+        if (c, g) in seen:
+            m, ln2 = seen[(c, g)]
+            raise DataError(f"{test_path} line {ln}: {n} is from the video group {c} g{g:02d}, which {Path(train_path).name} line {ln2} ({m}) trains on: "
+                            "expected train and test lists that share no group (a group's clips are cut from one video), as UCF-101's official lists")
+
+# %% ../../nbs/22_datasets_ucf101.ipynb #319bd777
+MIDAS_LISTS = ('trainlist01_new.txt', 'testlist01_new.txt')
+
+def read_midas_list(path, class_ind:list) -> list:
+    "(class, clip, line number) of MIDAS's `trainlist01_new.txt` / `testlist01_new.txt`: a header, then rows whose first field is the clip."
+    lines = read_numbered_lines(path, "MIDAS's UCF-101 list (a header line, then space-separated rows starting with 'Class/v_Class_gGG_cCC.avi')")
+    rows = []
+    for k, (ln, line) in enumerate(lines):
+        f0 = line.replace('\\', '/').split()[0]
+        if k == 0 and not UCF_NAME.match(Path(f0).stem): continue                        # the header
+        try: c = parse_ucf_name(Path(f0).stem)
+        except DataError as e: raise DataError(f"{path} line {ln}: {e}") from None
+        folder = f0.split('/')[-2] if '/' in f0 else c['cls']
+        if c['cls'] != folder: raise DataError(f"{path} line {ln}: the clip {f0} names the class {c['cls']!r}, its folder is {folder!r}")
+        if folder not in class_ind: raise DataError(f"{path} line {ln}: the class {folder!r} is not in classInd.txt")
+        rows.append((folder, c['name'], ln))
+    if not rows: raise DataError(f"{path} lists no clip: expected a header line, then lines starting with 'Class/v_Class_gGG_cCC.avi'")
+    return rows
+
 # %% ../../nbs/22_datasets_ucf101.ipynb #09f37c06
 FLOW_BOUND = 20.0   # pixels: the usual clipping of the flow JPEG encoding
 
@@ -95,14 +127,21 @@ def _resize(x:np.ndarray, size) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).float()
     return F.interpolate(t, size=tuple(size), mode='bilinear', antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8).numpy()
 
-def decode_video(path) -> np.ndarray:
-    "Every frame of a video as uint8 (N, H, W, 3) RGB (PyAV)."
+def _first_at_rate(n:int, rate:float, fps:float, k:int) -> tuple:
+    "`k` indices into `n` frames at `rate` fps: the first frame of each 1/fps s from the start (in-order repetition when fewer); and how many are real."
+    ix = np.unique(np.ceil(np.arange(int(n * fps / rate) + 2) * rate / fps - 1e-6).astype(int))
+    ix = ix[ix < n][:k]
+    return ix[np.arange(k) * len(ix) // k], len(ix)
+
+def decode_video(path, with_rate:bool=False):
+    "Every frame of a video as uint8 (N, H, W, 3) RGB (PyAV); with `with_rate`, also its frame rate."
     import av
     with av.open(str(path)) as c:
         if not c.streams.video: raise ValueError('it has no video stream')
-        frames = [fr.to_ndarray(format='rgb24') for fr in c.decode(c.streams.video[0])]
+        s = c.streams.video[0]; rate = float(s.average_rate) if s.average_rate else 25.0
+        frames = [fr.to_ndarray(format='rgb24') for fr in c.decode(s)]
     if not frames: raise ValueError('it has no decodable video frame')
-    return np.stack(frames)
+    return (np.stack(frames), rate) if with_rate else np.stack(frames)
 
 def read_flow_folders(u_dir, v_dir, k:int) -> tuple:
     "uint8 (k, H, W, 2) flow from the grey JPEGs of a clip's u and v folders, and how many of the k are real."
@@ -117,7 +156,7 @@ def read_flow_folders(u_dir, v_dir, k:int) -> tuple:
 def process_ucf_clip(job:dict, opts:dict) -> dict:
     "{visual: uint8 (K, 3, h, w), flow: uint8 (K, 2, h, w), frame_counts, flow_counts} of one UCF-101 clip job."
     k, size = opts['max_frames'], opts['frame_size']
-    try: frames = decode_video(job['video'])
+    try: frames, rate = decode_video(job['video'], with_rate=True)
     except Exception as e: raise DataError(f"cannot read the video {job['video']} ({type(e).__name__}: {e}): expected {job['video_what']}") from None
     n = len(frames)
     if job['flow'] == 'read':
@@ -129,7 +168,9 @@ def process_ucf_clip(job:dict, opts:dict) -> dict:
         pos = _segment_middles(n - 1, k); n_flow = min(n - 1, k)
         grey = lambda i: cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
         fl = np.stack([encode_flow(compute_flow(grey(i), grey(i + 1), job['flow'])) for i in pos])
-    return dict(visual=_resize(frames[pos], size), flow=_resize(fl, size), frame_counts=np.int16(min(n, k)), flow_counts=np.int16(n_flow))
+    n_rgb = min(n, k)
+    if opts.get('fps'): pos, n_rgb = _first_at_rate(n, rate, opts['fps'], k)     # the first K frames at `fps` (BalanceBenchmark's / MIDAS's folders)
+    return dict(visual=_resize(frames[pos], size), flow=_resize(fl, size), frame_counts=np.int16(n_rgb), flow_counts=np.int16(n_flow))
 
 # %% ../../nbs/22_datasets_ucf101.ipynb #cb0c33da
 FLOW_LAYOUTS = (('flows_u', 'flows_v'), ('tvl1_flow/u', 'tvl1_flow/v'))
@@ -163,39 +204,99 @@ def ucf101_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
         if not all(p.exists() for _, p in files):
             if fold == 1: raise DataError(f"{ld} has no trainlist01.txt and testlist01.txt: expected UCF-101's official split 1 lists")
             continue
+        rows_of = {}
         for k, p in files:
-            rows = read_ucf_list(p, class_ind)
+            rows = rows_of[k] = read_ucf_list(p, class_ind)
             gone = [n for _, n, _ in rows if n not in videos]
             missing_error(p, gone, raw, allow_missing); missing |= set(gone)
             for _, n, ln in rows:
                 if str(fold) in parts.get(n, {}): raise DataError(f"{p} line {ln} lists {n}, which split {fold} already holds: expected each clip once per split")
                 parts.setdefault(n, {})[str(fold)] = k
             sources[p.name] = sha1_file(p)
+        check_group_sides(rows_of['train'], rows_of['test'], files[0][1], files[1][1])
+    midas, mdir = {}, next((d for d in (ld, raw) if any((d/m).exists() for m in MIDAS_LISTS)), None)
+    if mdir is not None:
+        if not all((mdir/m).exists() for m in MIDAS_LISTS): raise DataError(f"{mdir} holds one of MIDAS's lists but not both: expected {' and '.join(MIDAS_LISTS)}")
+        for k, m in zip(('train', 'test'), MIDAS_LISTS):
+            rows = read_midas_list(mdir/m, class_ind)
+            gone = [n for _, n, _ in rows if n not in videos]
+            missing_error(mdir/m, gone, raw, allow_missing); missing |= set(gone)
+            for _, n, ln in rows:
+                if n in midas: raise DataError(f"{mdir/m} line {ln} lists {n}, which MIDAS's lists already hold: expected each clip once")
+                midas[n] = k
+            sources[m] = sha1_file(mdir/m)
     lay = next(((raw/u, raw/v) for u, v in FLOW_LAYOUTS if (raw/u).is_dir() and (raw/v).is_dir()), None)
     algo = 'read' if lay else flow_algorithm()
     sources['flow'] = f'read {lay[0].relative_to(raw)} / {lay[1].relative_to(raw)}' if lay else f'computed: opencv {algo}'
-    names = sorted(n for n in parts if n in videos)
+    names = sorted(n for n in set(parts) | set(midas) if n in videos)
     jobs = []
     for n in names:
         j = clip_job(n, videos[n], videos[n], '', 'an AVI video with a video stream')
         j.update(flow=algo, inputs=[str(videos[n])])
         if lay: j.update(flow_u=str(lay[0]/n), flow_v=str(lay[1]/n))
         jobs.append(j)
-    samples = [dict(clip=n, cls=parse_ucf_name(n)['cls'], group=parse_ucf_name(n)['group'], parts=parts[n], part=parts[n].get('1')) for n in names]
+    samples = [dict(clip=n, cls=parse_ucf_name(n)['cls'], group=parse_ucf_name(n)['group'], parts=parts.get(n, {}), part=parts.get(n, {}).get('1'),
+                    **({'midas': midas.get(n)} if mdir else {})) for n in names]
     info = dict(raw=str(raw), missing=sorted(missing), class_ind=class_ind, folds=sorted({f for p in parts.values() for f in p}),
-                flow_algorithm=sources['flow'], unlisted_clips=len(set(videos) - set(parts)))
+                flow_algorithm=sources['flow'], unlisted_clips=len(set(videos) - set(parts) - set(midas)), **({'midas_lists': len(midas)} if mdir else {}))
     return jobs, samples, info, sources
 
+# %% ../../nbs/22_datasets_ucf101.ipynb #d7c601e5
+def carve_groups(cls, groups, frac:float=0.1, seed:int=0) -> np.ndarray:
+    "Positions of whole (class, group) units carved out: per class max(1, round(frac × its groups)), keeping one; seeded, sorted."
+    cls, groups = np.asarray(cls), np.asarray(groups)
+    rng, out = np.random.default_rng(seed), []
+    for c in sorted(set(cls.tolist())):
+        gs = np.unique(groups[cls == c])
+        q = min(max(1, int(round(frac * len(gs)))), len(gs) - 1)
+        if q > 0: out.append(np.flatnonzero((cls == c) & np.isin(groups, rng.permutation(gs)[:q])))
+    if not out: raise DataError(f"no class has two training groups: a validation set of whole groups cannot be carved out of {len(cls)} clips "
+                                "without leaving a class untrained: expected UCF-101's lists (18 training groups per class), or choose split='midas'")
+    return np.sort(np.concatenate(out))
+
+# %% ../../nbs/22_datasets_ucf101.ipynb #1e0afefb
+UCF_SPLITS = ('ogm_val', 'ogm_legacy', 'stratified', 'midas', 'midas_lists')
+UCF_DEFAULT_SPLIT = ('ogm_val', 'stratified')
+
+def ucf101_split(split:str, samples:list, y, fold:int=1, seed:int=0) -> tuple:
+    "{train, val, test: positions} of the named split of UCF-101 `samples` (labels `y`) and its description; `ogm_val` carves whole groups."
+    check_choice('data.split', split, list(UCF_SPLITS) + ['auto'])
+    y, parts = np.asarray(y), np.array([s['parts'].get(str(fold)) for s in samples], dtype=object)
+    cls, groups = np.array([s['cls'] for s in samples]), np.array([s['group'] for s in samples])
+    if split == 'auto': split = UCF_DEFAULT_SPLIT[0] if (parts == 'train').any() else UCF_DEFAULT_SPLIT[1]
+    if split == 'midas_lists':
+        pool = np.flatnonzero([s.get('midas') is not None for s in samples])
+        if not len(pool): raise DataError(f"split='midas_lists' needs MIDAS's {' and '.join(MIDAS_LISTS)}, but the cache was built without them: "
+                                          "put them beside classInd.txt (or in --splits DIR) and preprocess again")
+        idx, desc = make_split('midas', y[pool], parts[pool], groups[pool], seed, allowed=('midas',), what='ucf101')
+        return {k: pool[v] for k, v in idx.items()}, dict(desc, split='midas_lists', pool=f"the {len(pool)} clips of MIDAS's lists")
+    if split != 'ogm_val' or not (parts == 'train').any() or not (parts == 'test').any():
+        return make_split(split, y, parts, groups, seed, allowed=UCF_SPLITS, default=UCF_DEFAULT_SPLIT, what='ucf101')
+    tr, te = np.flatnonzero(parts == 'train'), np.flatnonzero(parts == 'test')
+    shared = sorted(set(zip(cls[tr], groups[tr])) & set(zip(cls[te], groups[te])))
+    if shared: raise DataError(f"the split {fold} lists of this cache share the video groups {[f'{c} g{g:02d}' for c, g in shared[:3]]} between train and test: "
+                               "expected UCF-101's official lists (rebuild the cache from them)")
+    c = carve_groups(cls[tr], groups[tr], 0.1, seed)
+    n_groups = len(set(zip(cls[tr[c]], groups[tr[c]])))
+    return dict(train=np.delete(tr, c), val=tr[c], test=te), dict(split='ogm_val', seed=seed,
+                val_from=f"seeded carve-out of {n_groups} whole video groups ({len(c)} clips) of the training list, per class")
+
 # %% ../../nbs/22_datasets_ucf101.ipynb #87581cc1
-UCF_SPLITS = ('ogm_val', 'ogm_legacy', 'stratified', 'midas')
 FLOW_MEAN, FLOW_STD = 0.1307, 0.3081
+
+UCF_SAMPLING = ('segment', 'fixed')
 
 class UCFSpec(DatasetSpec):
     "A `DatasetSpec` of RGB + optical flow clips: no audio front-end."
     def options(self, frontend=None, fps=None, max_frames=None, frame_size=None) -> dict:
         if frontend not in (None, 'none'): raise ConfigError(f"{self.name} has no audio: --frontend {frontend!r} does not apply (RGB frames + optical flow)")
-        o = cache_options('stft_ogm', 1.0, max_frames or self.max_frames, frame_size or self.frame_size)
-        return dict(max_frames=o['max_frames'], frame_size=o['frame_size'], flow_bound=FLOW_BOUND)
+        o = cache_options('stft_ogm', fps or 1.0, max_frames or self.max_frames, frame_size or self.frame_size)
+        rate = {} if fps is None else dict(fps=o['fps'])     # RGB: the first K frames at `fps`; recorded only when asked (the default key is unchanged)
+        return dict(max_frames=o['max_frames'], frame_size=o['frame_size'], flow_bound=FLOW_BOUND, **rate)
+    def make_split(self, split:str, y, parts, groups=None, seed:int=0) -> tuple:
+        "`ucf101_split` of samples given by labels `y` (standing for the classes), split-1 `parts` and `groups`."
+        if groups is None: raise ConfigError("UCF-101's splits need the clips' groups (gNN), to keep each video on one side")
+        return ucf101_split(split, [dict(cls=c, group=int(g), parts={'1': p}) for c, g, p in zip(np.asarray(y).tolist(), groups, parts)], y, 1, seed)
 
 def ucf101_classes(man:dict, order:str='sorted') -> list:
     "The class names: sorted (BalanceBenchmark, MIDAS) or in classInd.txt order."
@@ -207,19 +308,25 @@ UCF101 = UCFSpec(name='ucf101', help='UCF-101 (101 actions, 13,320 clips; RGB + 
                  layout="UCF-101/<Class>/v_<Class>_g<GG>_c<CC>.avi (or flat) + ucfTrainTestlist/ (classInd.txt, train/testlist0{1,2,3}.txt); "
                         "optional flows_u/<clip>/*.jpg + flows_v/<clip>/*.jpg (else flow is computed with OpenCV)",
                  raw_name='UCF101', frontend='none (RGB + flow)', max_frames=3, n_frames=3, splits=UCF_SPLITS,
-                 default_split=('ogm_val', 'stratified'), process=process_ucf_clip)
+                 default_split=UCF_DEFAULT_SPLIT, process=process_ucf_clip)
 SPECS[UCF101.name] = UCF101
 
 class UCFTransform:
     "Batch transform: the chosen stored frames; RGB through `AVTransform` (crop, flip, ImageNet normalisation), flow resized and normalised."
-    def __init__(self, n_frames:int, stored:int, image_size:int=224, augment:bool=True, crop_scale=(0.08, 1.0)):
-        self.pos, self.size = torch.as_tensor(_segment_middles(stored, n_frames)), int(image_size)
+    def __init__(self, n_frames:int, stored:int, image_size:int=224, augment:bool=True, crop_scale=(0.08, 1.0), sampling:str='segment'):
+        self.pos, self.size, self.n, self.stored = torch.as_tensor(_segment_middles(stored, n_frames)), int(image_size), int(n_frames), int(stored)
+        self.sampling = check_choice('data.sampling', sampling, UCF_SAMPLING)
         self.av = AVTransform(image_size, augment, crop_scale)
+    def frames(self, v:torch.Tensor, train:bool, generator=None) -> torch.Tensor:
+        "The chosen frames (B, n, ...) of stored frames (B, K, ...): segment middles, or one at random per segment in training."
+        if self.sampling == 'fixed' or not (train and self.av.augment) or self.stored == self.n: return v[:, self.pos.to(v.device)]
+        ix = sample_frame_indices(len(v), self.stored, self.n, 'segment', train=True, generator=generator, device=v.device)
+        return v[torch.arange(len(v), device=v.device)[:, None], ix]
     def __call__(self, batch:dict, train:bool, generator=None) -> dict:
         x = dict(batch['x'])                    # either modality may be absent: a unimodal run selects one
-        if 'visual' in x: x['visual'] = x['visual'][:, self.pos.to(x['visual'].device)]
+        if 'visual' in x: x['visual'] = self.frames(x['visual'], train, generator)
         if 'flow' in x:
-            f = x['flow'][:, self.pos.to(x['flow'].device)].float() / 255
+            f = self.frames(x['flow'], train, generator).float() / 255
             B, T, C, h, w = f.shape
             f = F.interpolate(f.reshape(B * T, C, h, w), size=(self.size, self.size), mode='bilinear', align_corners=False)
             x['flow'] = ((f - FLOW_MEAN) / FLOW_STD).reshape(B, T, C, self.size, self.size).transpose(1, 2)
@@ -228,14 +335,14 @@ class UCFTransform:
 @DATASETS.register('ucf101', help='UCF-101 (101 actions; RGB + optical flow) (a cache from `mmrepro preprocess ucf101`)')
 def load_ucf101(cache_dir=None, raw=None, splits_dir=None, max_frames=None, frame_size=None, n_frames=None, fold:int=1, split:str='auto',
                 split_seed:int=0, class_order:str='sorted', image_size:int=224, augment:bool=True, crop_scale=(0.08, 1.0),
-                sampling:str='segment', workers=None, allow_missing:bool=False, progress:bool=True) -> MMData:
+                sampling:str='segment', workers=None, allow_missing:bool=False, progress:bool=True, fps:float|None=None) -> MMData:
     "UCF-101 from its cache in `cache_dir` (built first from `raw` if given), as an `MMData` of `visual` and `flow`."
     from mmrepro.datasets.spec import preprocess
-    opts = UCF101.options(None, None, max_frames, frame_size)
-    check_choice('data.fold', fold, [1, 2, 3]); check_choice('data.sampling', sampling, ['segment'])
+    opts = UCF101.options(None, fps, max_frames, frame_size)
+    check_choice('data.fold', fold, [1, 2, 3]); check_choice('data.sampling', sampling, UCF_SAMPLING)
     check_int('data.image_size', image_size, lo=8); check_int('data.split_seed', split_seed, lo=0)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    if raw is not None: preprocess('ucf101', raw, cache_dir, splits_dir, None, None, max_frames, frame_size, workers, allow_missing, progress)
+    if raw is not None: preprocess('ucf101', raw, cache_dir, splits_dir, None, fps, max_frames, frame_size, workers, allow_missing, progress)
     folder, man, arrays = open_cache('ucf101', cache_dir, opts, UCF101.command(opts))
     if str(fold) not in man['folds']: raise DataError(f"data.fold={fold}: the cache {folder} was built without the split {fold} lists (it has {man['folds']})")
     K = arrays['visual'].shape[1]; n = n_frames or K
@@ -244,14 +351,12 @@ def load_ucf101(cache_dir=None, raw=None, splits_dir=None, max_frames=None, fram
     samples = man['samples']
     row = {c: i for i, c in enumerate(man['rows']['visual'])}
     y = np.array([classes.index(s['cls']) for s in samples]); rows = np.array([row[s['clip']] for s in samples])
-    parts = np.array([s['parts'].get(str(fold)) for s in samples], dtype=object)
-    idx, desc = make_split(split, y, parts, np.array([s['group'] for s in samples]), split_seed, allowed=UCF_SPLITS,
-                           default=UCF101.default_split, what='ucf101')
+    idx, desc = ucf101_split(split, samples, y, fold, split_seed)
     sets = {k: MMTensorDataset({'visual': torch.from_numpy(np.ascontiguousarray(arrays['visual'][rows[v]])),
                                 'flow': torch.from_numpy(np.ascontiguousarray(arrays['flow'][rows[v]]))}, y[v], v) for k, v in idx.items()}
     info = dict(cache=dict(folder=str(folder), key=man['key'], options=man['options'], sources=man.get('sources', {})), fold=fold,
-                n_frames=n, stored_frames=K, clips=len(man['clips']), failed=len(man['failed']), missing=len(man.get('missing', [])),
+                n_frames=n, stored_frames=K, sampling=sampling, rgb_frames=f"the first {K} at {opts['fps']:g} fps" if fps else 'segment middles', clips=len(man['clips']), failed=len(man['failed']), missing=len(man.get('missing', [])),
                 flow_algorithm=man.get('flow_algorithm'))
     return MMData('ucf101', sets['train'], sets['val'], sets['test'], classes=classes,
                   in_shapes={'visual': (3, n, image_size, image_size), 'flow': (2, n, image_size, image_size)},
-                  transform=UCFTransform(n, K, image_size, augment, crop_scale), split=split_info(desc['split'], idx, fold=fold, **{k: v for k, v in desc.items() if k != 'split'}), info=info)
+                  transform=UCFTransform(n, K, image_size, augment, crop_scale, sampling), split=split_info(desc['split'], idx, fold=fold, **{k: v for k, v in desc.items() if k != 'split'}), info=info)
