@@ -158,7 +158,10 @@ class OutputError(DataError):
 def free_space(path) -> str:
     "The free space of the disk holding `path` (or its nearest existing parent), for messages."
     p = Path(path).absolute()
-    while not p.exists() and p != p.parent: p = p.parent
+    def _exists(q):
+        try: return q.exists()
+        except OSError: return False   # a name too long to look up
+    while not _exists(p) and p != p.parent: p = p.parent
     try: return f"{shutil.disk_usage(p).free / 2**20:,.0f} MiB free"
     except OSError: return 'free space unknown'
 
@@ -166,7 +169,7 @@ def output_error(path, e:OSError) -> OutputError:
     "An `OutputError` for the failed write of `path`."
     why = {errno.ENOSPC: 'the disk is full', errno.EROFS: 'the file system is read-only', errno.EACCES: 'permission denied',
            errno.EDQUOT: 'the disk quota is exceeded', errno.ENOTDIR: 'a file stands where a folder is needed',
-           errno.EEXIST: 'a file stands where a folder is needed', errno.EFBIG: 'the file grew past the size allowed (a full disk or a file-size limit)'}.get(e.errno, e.strerror or type(e).__name__)
+           errno.EEXIST: 'a file stands where a folder is needed', errno.ENAMETOOLONG: 'a name in the path is too long for the file system', errno.EFBIG: 'the file grew past the size allowed (a full disk or a file-size limit)'}.get(e.errno, e.strerror or type(e).__name__)
     return OutputError(f"cannot write {path}: {why} ({free_space(path)}); nothing already written there was changed")
 
 _UMASK = None

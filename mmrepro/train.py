@@ -110,7 +110,7 @@ class TrainConfig:
     compile: bool = False           # torch.compile the encoders and the fusion (hashed when on)
     def __post_init__(self):
         check_int('train.epochs', self.epochs, lo=1); check_int('train.batch_size', self.batch_size, lo=1)
-        check_range('train.lr', self.lr, lo=0, lo_open=True); check_range('train.weight_decay', self.weight_decay, lo=0)
+        check_range('train.lr', self.lr, lo=0, lo_open=True, hi=float(torch.finfo(torch.float32).max))   # optimisers hold it as float32; check_range('train.weight_decay', self.weight_decay, lo=0)
         check_range('train.momentum', self.momentum, lo=0, hi=1)
         check_choice('train.optimizer', self.optimizer, ['sgd', 'adam', 'adamw'])
         check_choice('train.schedule', self.schedule, ['none', 'step', 'multistep', 'cosine'])
@@ -120,7 +120,7 @@ class TrainConfig:
         check_int('train.step_size', self.step_size, lo=1); check_range('train.gamma', self.gamma, lo=0, lo_open=True)
         self.milestones = check_int_list('train.milestones', self.milestones, lo=1)
         if self.clip_grad is not None: check_range('train.clip_grad', self.clip_grad, lo=0, lo_open=True)
-        check_int('train.seed', self.seed, lo=0); check_int('train.nan_check_every', self.nan_check_every, lo=1)
+        check_int('train.seed', self.seed, lo=0, hi=2**63 - 1); check_int('train.nan_check_every', self.nan_check_every, lo=1)
         if self.eval_batch_size != 'auto': check_int('train.eval_batch_size', self.eval_batch_size, lo=1)
         if self.max_steps_per_epoch is not None: check_int('train.max_steps_per_epoch', self.max_steps_per_epoch, lo=1)
         for k in ('channels_last', 'deterministic', 'progress', 'async_checkpoint', 'compile'):
@@ -308,10 +308,13 @@ RUN_FILES = ('result.json', 'last.pt', 'best.pt')
 class RunFolder:
     "A run's output folder: created, locked while the run writes, and checked to hold only this run."
     def __init__(self, path, run_hash:str):
-        if str(path) in ('', '.') or path is None:
-            raise ConfigError(f"the output folder {str(path)!r} is not valid: expected a folder of its own for this run, e.g. runs/joint")
+        if path is None or str(path) in ('', '.') or Path(path).name in ('', '.', '..'):
+            raise ConfigError(f"the output folder {str(path)!r} is not valid: expected a folder of its own for this run, e.g. runs/joint "
+                              "(not the current folder or a parent)")
         self.path, self.hash, self._lock = Path(path), run_hash, None
-        if self.path.exists() and not self.path.is_dir():
+        try: exists = self.path.exists()
+        except OSError as e: raise output_error(self.path, e) from None   # a name too long for the file system
+        if exists and not self.path.is_dir():
             raise ConfigError(f"the output folder {self.path} is a file: expected a folder (or a path that does not exist yet)")
 
     def _held_hash(self):
@@ -498,7 +501,7 @@ def _check_finite(self:Trainer, bad_step, epoch):
     s = int(bad_step)
     if s < 0: return
     raise NonFiniteLossError(f"the loss became NaN or infinite at epoch {epoch + 1} (of {self.cfg.epochs}), step {s + 1}: "
-                             f"lower the learning rate (lr={self.cfg.lr}), enable clip_grad, or check the input data. {self._kept(epoch)}")
+                             f"lower the learning rate (lr={self.cfg.lr}) or enable clip_grad (both change the run, so use a new output folder: this one refuses another configuration), or check the input data. {self._kept(epoch)}")
 
 @patch
 def _kept(self:Trainer, epoch:int) -> str:
