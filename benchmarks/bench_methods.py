@@ -191,11 +191,15 @@ def report(md:Path=ROOT/'benchmarks'/'RESULTS.md'):
               f"{r['warmup_epochs']}), seeds {seeds}, test % at the last epoch, one torch thread; difference: each seed against the "
               f"default (eval pass, refit every epoch) of the same seed. Per seed: `{r['csv']}`. "
               f"`python benchmarks/bench_methods.py ablation --data-root DATA --seeds {' '.join(map(str, seeds))}`, {m['date'][:16]} UTC.", '',
-              '| variant | test acc | macro-F1 | audio head | visual head | difference to default, per seed | mean difference |', '|---|---|---|---|---|---|---|']
+              '| variant | test acc | macro-F1 | audio head | visual head | test acc − default, per seed (mean) | audio head − default, per seed (mean) |',
+              '|---|---|---|---|---|---|---|']
+        aud = d.pivot(index='seed', columns='variant', values='audio')
+        def dcol(t, k):
+            diff = (t[k] - t[DEFAULT]).round(1)
+            return '—' if k == DEFAULT else f"{', '.join(f'{x:+.1f}' for x in diff)} ({_ms(diff, '+')})"
         for k in dict.fromkeys(d['variant']):
-            g = d[d['variant'] == k]; diff = (acc[k] - acc[DEFAULT]).round(1)
-            L.append(f"| {k} | {_ms(g['acc'])} | {_ms(g['macro_f1'])} | {_ms(g['audio'])} | {_ms(g['visual'])} | "
-                     f"{', '.join(f'{x:+.1f}' for x in diff)} | {'—' if k == DEFAULT else _ms(diff, '+')} |")
+            g = d[d['variant'] == k]
+            L.append(f"| {k} | {_ms(g['acc'])} | {_ms(g['macro_f1'])} | {_ms(g['audio'])} | {_ms(g['visual'])} | {dcol(acc, k)} | {dcol(aud, k)} |")
         if 'n_test' in r: L += ['', f"One test clip is {100 / r['n_test']:.1f} points ({r['n_test']} test clips)."]
         L.append('')
     replace_section(md, MARKER, '\n'.join(L) + '\n')
