@@ -11,7 +11,7 @@ from ..train import Method, METHODS, TrainState, unimodal_probe_loss
 from ..metrics import true_class_prob
 
 # %% auto #0
-__all__ = ['Joint', 'Unimodal', 'ogm_coefficients', 'modulate_gradients', 'OGMGE']
+__all__ = ['Joint', 'Unimodal', 'ogm_coefficients', 'select_params', 'modulate_gradients', 'OGMGE']
 
 # %% ../../nbs/01f_baselines.ipynb #3298a694
 @METHODS.register('joint', help='joint training: CE on the fused logits (unimodal heads as detached probes)')
@@ -54,18 +54,35 @@ def ogm_coefficients(score_a, score_v, alpha:float, ratio_form:str='rho'):
     return torch.where(v_wins, one, k_a_sup), torch.where(v_wins, k_v_sup, one)
 
 # %% ../../nbs/01f_baselines.ipynb #6f6b846f
-def modulate_gradients(encoder, k, ge:bool=True, noise_on_mask=None, param_filter:str='conv4d'):
-    "Scale the selected gradients of `encoder` by `k` and add GE noise (std of the unscaled gradient), on the device."
-    for p in encoder.parameters():
-        g = p.grad
-        if g is None: continue
-        if (param_filter == 'conv4d' and g.dim() != 4) or (param_filter == 'all_nd' and g.dim() < 2): continue
+def select_params(encoder, param_filter:str='conv4d') -> list:
+    "The parameters of `encoder` that OGM-GE modulates: 4-D conv kernels ('conv4d') or every tensor of 2 or more dimensions ('all_nd')."
+    check_choice('method.param_filter', param_filter, ['conv4d', 'all_nd'])
+    return [p for p in encoder.parameters() if (p.dim() == 4 if param_filter == 'conv4d' else p.dim() >= 2)]
+
+def modulate_gradients(params, k, ge:bool=True, noise_on_mask=None, param_filter:str='conv4d', foreach:bool=True):
+    "Scale the gradients of `params` (a list, or an encoder filtered by `param_filter`) by `k` and add GE noise, on the device."
+    if isinstance(params, torch.nn.Module): params = select_params(params, param_filter)
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads: return
+    if not foreach: return _modulate_loop(grads, k, ge, noise_on_mask)
+    if ge:
+        noise = [torch.randn_like(g) for g in grads]               # drawn in parameter order: the loop's random stream
+        scale = torch._foreach_add([g.std() for g in grads], 1e-8)  # std of the unscaled gradient, 0-d tensors on the device
+        if noise_on_mask is not None: scale = torch._foreach_mul(scale, noise_on_mask)
+        torch._foreach_mul_(noise, scale)
+    torch._foreach_mul_(grads, k)
+    if ge: torch._foreach_add_(grads, noise)
+
+def _modulate_loop(grads, k, ge, noise_on_mask):
+    "The per-tensor loop the foreach path replaces (kept as its reference)."
+    for g in grads:
         if ge:
             noise = torch.randn_like(g) * (g.std() + 1e-8)
             if noise_on_mask is not None: noise = noise * noise_on_mask
             g.mul_(k).add_(noise)
         else: g.mul_(k)
 
+# %% ../../nbs/01f_baselines.ipynb #9c3c86c8
 @METHODS.register('ogm_ge', help='OGM-GE gradient modulation (Peng et al. 2022), exact released formula')
 class OGMGE(Joint):
     "OGM(-GE) on the first two modalities (a = first, v = second)."
@@ -82,13 +99,12 @@ class OGMGE(Joint):
         self.param_filter = check_choice('method.param_filter', param_filter, ['conv4d', 'all_nd'])
         self.ge = ge
         self.score_logits = check_choice('method.score_logits', score_logits, ['split_half_bias', 'zero_pad', 'heads'])
-        self._k = None
+        self._k, self._sel = None, {}
     def on_fit_start(self, trainer):
         mods = trainer.model.modalities
         if len(mods) != 2: raise ConfigError(f"OGM-GE modulates exactly two modalities; this model has {mods}")
-        sel = (lambda p: p.dim() == 4) if self.param_filter == 'conv4d' else (lambda p: p.dim() >= 2)
         for m in mods:
-            if not any(sel(p) for p in trainer.model.encoders[m].parameters()):
+            if not select_params(trainer.model.encoders[m], self.param_filter):
                 enc = type(trainer.model.encoders[m]).__name__
                 other = "use -o method.param_filter=all_nd to modulate its weight matrices" if self.param_filter == 'conv4d' else "use a conv or linear encoder"
                 raise ConfigError(f"ogm_ge with method.param_filter={self.param_filter!r} would modulate no parameter of the {m!r} encoder "
@@ -110,4 +126,6 @@ class OGMGE(Joint):
         if not (self.modulation_starts <= state.epoch <= self.modulation_ends): return
         for m, k in zip(model.modalities, self._k):
             mask = None if self.noise_on == 'both' else (k < 1).float()
-            modulate_gradients(model.encoders[m], k, self.ge, mask, self.param_filter)
+            enc = model.encoders[m]
+            if self._sel.get(m, (None,))[0] is not enc: self._sel[m] = (enc, select_params(enc, self.param_filter))  # once per model
+            modulate_gradients(self._sel[m][1], k, self.ge, mask)

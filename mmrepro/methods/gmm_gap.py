@@ -18,7 +18,7 @@ from ..train import Method, METHODS, unimodal_probe_loss, collect_outputs
 # %% auto #0
 __all__ = ['GAP_FORMS', 'GAP_GRADS', 'BALANCED_RULES', 'SHIFT_LOSSES', 'sample_gap', 'em_1d', 'GMMFitError', 'GapGMM',
            'fit_gap_gmm', 'gmm_tensors', 'gmm_posterior', 'gap_penalty', 'shift_loss', 'gmm_adaptive_loss', 'GMMGap',
-           'gmm_collapsed', 'finetune_subset']
+           'gmm_collapsed', 'refit_period', 'finetune_subset']
 
 # %% ../../nbs/02_gmm_gap.ipynb #1693644b
 GAP_FORMS, GAP_GRADS = ['signed', 'absolute'], ['both', 'weak_only']
@@ -212,7 +212,7 @@ class GMMGap(Method):
         self.gap = check_choice('method.gap', gap, GAP_FORMS)
         self.unimodal_logits = check_choice('method.unimodal_logits', unimodal_logits, ['heads', 'zero_pad', 'split_half_bias'])
         self.source = check_choice('method.source', source, ['train_epoch_log', 'eval_pass'])
-        self.refit_every = check_choice('method.refit_every', str(refit_every), ['1', '5', 'once'])
+        self.refit_every = refit_period(refit_every)
         self.balanced_rule = check_choice('method.balanced_rule', balanced_rule, BALANCED_RULES)
         self.posterior = check_choice('method.posterior', posterior, ['online', 'cached', 'hard'])
         self.fusion_weight = check_choice('method.fusion_weight', fusion_weight, ['balanced', 'one'])
@@ -291,8 +291,15 @@ def on_epoch_start(self:GMMGap, state):
             self._refit(state)
             if self._gmm.delta_bic > 10 or e >= 20: self._adaptive = True
         return
-    due = {'1': True, '5': (e - self._fit_epoch) >= 5, 'once': False}[self.refit_every]
-    if due: self._refit(state)
+    if self.refit_every != 'once' and e - self._fit_epoch >= int(self.refit_every): self._refit(state)
+
+# %% ../../nbs/02_gmm_gap.ipynb #33a4355a
+def refit_period(refit_every) -> str:
+    "`method.refit_every` as recorded: a whole number of epochs k >= 1, as a string ('1', '5', '3', ...), or 'once'."
+    s = str(refit_every).strip()
+    if isinstance(refit_every, bool) or not (s == 'once' or (s.isascii() and s.isdigit() and int(s) >= 1)):
+        raise ConfigError(f"method.refit_every={refit_every!r} is not valid: expected a whole number of epochs k >= 1 (refit every k epochs) or 'once'")
+    return s if s == 'once' else str(int(s))
 
 # %% ../../nbs/02_gmm_gap.ipynb #de5302f7
 @patch
