@@ -94,6 +94,9 @@ class OGMGE(Joint):
         self.alpha = check_range('method.alpha', alpha, lo=0, lo_open=True)
         self.modulation_starts = check_int('method.modulation_starts', modulation_starts, lo=0)
         self.modulation_ends = check_int('method.modulation_ends', modulation_ends)
+        if self.modulation_ends < self.modulation_starts:
+            raise ConfigError(f"method.modulation_ends={modulation_ends} is before method.modulation_starts={modulation_starts}: OGM-GE would "
+                              "modulate no epoch and train plain joint training under its name; expected modulation_ends >= modulation_starts")
         self.ratio_form = check_choice('method.ratio_form', ratio_form, ['rho', 'rho_minus_one'])
         self.noise_on = check_choice('method.noise_on', noise_on, ['both', 'suppressed_only'])
         self.param_filter = check_choice('method.param_filter', param_filter, ['conv4d', 'all_nd'])
