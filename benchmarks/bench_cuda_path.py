@@ -78,6 +78,40 @@ def old_package(rev:str) -> Path:
     return d
 
 
+def graph_breaks() -> dict:
+    "torch.compile graph breaks (`torch._dynamo.explain`) of joint training's step, CAL's hooked encoder and the visual augmentation."
+    import torch._dynamo
+    from mmrepro.encoders import build_model
+    from mmrepro.methods.cal import grad_scale_hook
+    from mmrepro.frontends import BatchVisualAugment
+    from mmrepro.train import Method, TrainState
+    def breaks(f, *a): torch._dynamo.reset(); return torch._dynamo.explain(f)(*a).graph_break_count
+    m = build_model({'a': (1, 16, 16), 'v': (3, 2, 16, 16)}, 3, encoder='small_cnn', encoder_opts=dict(width=4, out_dim=8))
+    x, y = {'a': torch.randn(4, 1, 16, 16), 'v': torch.randn(4, 3, 2, 16, 16)}, torch.tensor([0, 1, 2, 0])
+    box = {'a': torch.tensor(.5), 'v': torch.tensor(2.)}
+    out = dict(joint_step=breaks(lambda x: Method().training_step(m, dict(x=x, y=y), TrainState())[0], x),
+               cal_hooked_encoder=breaks(lambda x: m.encode(x, map_hooks={k: grad_scale_hook(box, k) for k in x})['v'], x),
+               visual_augment=breaks(lambda f: BatchVisualAugment(size=8)(f, True, torch.Generator().manual_seed(0)),
+                                     torch.zeros(2, 2, 3, 16, 16, dtype=torch.uint8)))
+    torch._dynamo.reset(); return out
+
+
+def cudnn_on_gpu_run() -> dict:
+    "The cuDNN autotuner flag during a pretend-GPU run, deterministic or not (restored afterwards)."
+    from mmrepro.experiment import build_run, default_config, merge_config
+    from mmrepro.train import Trainer
+    from mmrepro.fakecuda import fake_cuda
+    old, out = torch.backends.cudnn.benchmark, {}
+    for det in (False, True):
+        cfg = merge_config(default_config(), dict(data=dict(name='synthetic', n_train=16, n_val=8, n_test=8, image_size=16),
+                                                  train=dict(epochs=1, device='cuda', progress=False, deterministic=det)))
+        with fake_cuda():
+            data, model, method, tcfg = build_run(cfg); Trainer(model, data, method, tcfg, tempfile.mkdtemp())._setup()
+            out['deterministic' if det else 'default'] = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = old
+    return out
+
+
 def syncs(c:dict) -> int: return sum(n for e, n in c.items() if e.startswith('sync:'))
 
 
@@ -92,10 +126,11 @@ def main(argv=None):
     rows = {n: epoch_counts(n, a.steps) for n in METHODS.names()}
     host = epoch_counts('joint', a.steps, free_memory=1024)
     fp16 = epoch_counts('joint', a.steps, amp='fp16', bf16=False)
+    breaks, cudnn = graph_breaks(), cudnn_on_gpu_run()
     ev_now, ev_old = eval_copies(ROOT), eval_copies(old_package(a.before))
     res = dict(command=' '.join(['python benchmarks/bench_cuda_path.py'] + (argv if argv is not None else sys.argv[1:])),
                when=datetime.datetime.now(datetime.UTC).strftime('%Y-%m-%dT%H:%M'), steps=a.steps, methods=rows,
-               host_data_joint=host, fp16_joint=fp16, eval_per_batch=dict(now=ev_now, before=ev_old, before_rev=a.before),
+               host_data_joint=host, fp16_joint=fp16, graph_breaks=breaks, cudnn_benchmark=cudnn, eval_per_batch=dict(now=ev_now, before=ev_old, before_rev=a.before),
                versions=versions())
     Path(a.out).mkdir(parents=True, exist_ok=True); atomic_write_json(Path(a.out)/'cuda_path_cpu.json', res)
     replace_section(Path(a.md), MARKER, render(res))
@@ -124,7 +159,12 @@ def render(r:dict) -> str:
               f"- `amp='fp16'` with the grad scaler (a GPU without native bf16): {(syncs(f) - 2) / s:g} host sync per step "
               "(torch's `GradScaler.step` reads its overflow flag), against 0 under bf16 or fp32.",
               f"- Evaluation of a cached video dataset (`ClipTransform`), events per batch: now {fmt(ev)}; at {r['eval_per_batch']['before_rev']} "
-              f"{fmt(old)} (frame indices drawn on the host and copied to the GPU, the counts copied back).", '']
+              f"{fmt(old)} (frame indices drawn on the host and copied to the GPU, the counts copied back).",
+              f"- cuDNN autotuner (`torch.backends.cudnn.benchmark`) during a pretend-GPU run: {r['cudnn_benchmark']['default']} by default, "
+              f"{r['cudnn_benchmark']['deterministic']} with `train.deterministic=true`.",
+              "- `train.compile=true`, graph breaks (`torch._dynamo.explain`, tiny SmallCNN pair on the CPU): joint training's step "
+              f"{r['graph_breaks']['joint_step']}, an encoder with CAL's `register_hook` on its last map {r['graph_breaks']['cal_hooked_encoder']}, "
+              f"`BatchVisualAugment` {r['graph_breaks']['visual_augment']} (its `torch.rand(..., generator=)` calls: the transform stays eager).", '']
     return '\n'.join(lines)
 
 
