@@ -488,10 +488,10 @@ def _epoch_logs(self:Trainer, sums:dict, n:int, skipped, epoch:int) -> dict:
     "Mean logs of an epoch, read at once; under fp16 (`skipped` a count) means of the steps taken, and a stop if none was."
     keys = list(sums)
     if skipped is None: return dict(zip(keys, (torch.stack([sums[k] for k in keys]) / max(n, 1)).tolist())) if keys else {}
-    *vals, s = torch.stack([sums[k] for k in keys] + [skipped.float()]).tolist()
-    if n and int(s) == n:
-        raise NonFiniteLossError(f"every step of epoch {epoch + 1} (of {self.cfg.epochs}) was skipped: under amp=fp16 the gradients were NaN "
-                                 f"or infinite at all {n} steps, also at the grad scaler's lowered scales. Lower the learning rate (lr={self.cfg.lr}), "
+    *vals, s, scale = torch.stack([sums[k] for k in keys] + [skipped.float(), self.scaler._scale.float().reshape(())]).tolist()
+    if n and int(s) == n and scale < 1:   # skipped even below scale 1: not an overflow of the scaling, a NaN or inf gradient
+        raise NonFiniteLossError(f"every step of epoch {epoch + 1} (of {self.cfg.epochs}) was skipped and the grad scaler's scale fell to {scale:g}: "
+                                 f"under amp=fp16 the gradients were NaN or infinite even unscaled. Lower the learning rate (lr={self.cfg.lr}), "
                                  f"enable clip_grad, use amp=bf16 or off, or check the input data. {self._kept(epoch)}")
     return dict({k: v / max(n - int(s), 1) for k, v in zip(keys, vals)}, skipped_steps=int(s))
 
