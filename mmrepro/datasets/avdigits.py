@@ -14,13 +14,13 @@ from ..core import ConfigError, DataError, check_choice, check_range, check_int,
 from ..data import MMTensorDataset, MMData, DATASETS, split_info, AVTransform
 from ..frontends import AUDIO_FRONTENDS, resize_frames
 from .media import read_audio
-from .cache import build_cache, open_cache, default_cache_dir
+from .cache import build_cache, open_cache, default_cache_dir, sha1_file
 from .splits import carve_stratified
 
 # %% auto #0
 __all__ = ['FSDD_NAME', 'PHOTO_NAME', 'DIGITS', 'PARTS', 'AVDIGITS_SPLITS', 'resolve_avdigits_roots', 'list_fsdd',
            'list_sign_digits', 'fsdd_parts', 'pair_photos', 'process_item', 'avdigits_jobs', 'preprocess_avdigits',
-           'load_avdigits']
+           'avdigits_files_hash', 'load_avdigits']
 
 # %% ../../nbs/15_datasets_avdigits.ipynb #e1a9dbbe
 FSDD_NAME = re.compile(r'^([0-9])_([A-Za-z]+)_([0-9]+)\.wav$')
@@ -178,6 +178,11 @@ def preprocess_avdigits(recordings:Path, dataset:Path, clips:list, photos:list, 
                        info=dict(rel={j['name']: j['rel'] for j in jobs}), sources=dict(files=config_hash(files)),
                        workers=workers, progress=progress, on_change='rebuild')
 
+# %% ../../nbs/15_datasets_avdigits.ipynb #2e52f2bd
+def avdigits_files_hash(jobs:list) -> str:
+    "A hash of the bytes of every file the jobs read (with their paths relative to the dataset)."
+    return config_hash([(j['rel'], sha1_file(j['inputs'][0])) for j in jobs])
+
 # %% ../../nbs/15_datasets_avdigits.ipynb #52a04de1
 @DATASETS.register('avdigits', help='AV-Digits: FSDD recordings paired with Sign-Language-Digits photos (real, 10 classes, local files)')
 def load_avdigits(fsdd_root=None, signs_root=None, data_root=None, image_size:int=64, frontend:str='stft_ogm',
@@ -195,6 +200,7 @@ def load_avdigits(fsdd_root=None, signs_root=None, data_root=None, image_size:in
     clips, photos = list_fsdd(recordings), list_sign_digits(dataset)
     out = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     existed = {p.name: (p/'manifest.json').stat().st_mtime_ns for p in out.glob('avdigits-*') if (p/'manifest.json').exists()} if out.is_dir() else {}
+    files = avdigits_files_hash(avdigits_jobs(recordings, dataset, clips, photos))   # the data's identity in the run hash
     folder = preprocess_avdigits(recordings, dataset, clips, photos, frontend, image_size, out, workers, progress)
     hit = existed.get(folder.name) == (folder/'manifest.json').stat().st_mtime_ns
     _, man, arrays = open_cache('avdigits', folder, dict(frontend=frontend, image_size=image_size))
@@ -214,7 +220,7 @@ def load_avdigits(fsdd_root=None, signs_root=None, data_root=None, image_size:in
             for p, k in enumerate(PARTS)}
     F_, T_ = audio.shape[1:]
     split_desc = split_info(split, {k: ids[parts == p] for p, k in enumerate(PARTS)}, split_seed=split_seed, speakers=by_part,
-                            pair_seed=pair_seed, photos={k: int((part_of_photo == p).sum()) for p, k in enumerate(PARTS)})
+                            pair_seed=pair_seed, photos={k: int((part_of_photo == p).sum()) for p, k in enumerate(PARTS)}, files=files)
     info = dict(frontend=frontend, image_size=image_size, clips=len(clips), photos=len(man['rows']['photos']),
                 skipped=[man['rel'][f['name']] for f in man['failed']], cache=dict(key=man['key'], hit=hit, build_seconds=man['seconds']))
     return MMData('avdigits', sets['train'], sets['val'], sets['test'], classes=list(DIGITS),

@@ -4,6 +4,7 @@
 
 # %% ../../nbs/17_datasets_ave.ipynb #0b408c03
 from __future__ import annotations
+import warnings
 from collections import Counter
 from pathlib import Path
 from ..core import DataError
@@ -22,7 +23,7 @@ def ave_segment(vid:str, start:int, end:int) -> str:
     return f"{vid}_{start:02d}_{end:02d}"
 
 def read_ave_file(path) -> list:
-    "Events of an AVE annotation or split file as dicts (category, vid, quality, start, end, segment); header or not."
+    "Events of an AVE annotation or split file as dicts (category, vid, quality, start, end, segment, line); header or not."
     path, out = Path(path), []
     for i, (ln, line) in enumerate(read_numbered_lines(path, "an AVE file (rows Category&VideoID&Quality&StartTime&EndTime)")):
         if i == 0 and line.replace(' ', '') == AVE_HEADER: continue
@@ -31,12 +32,26 @@ def read_ave_file(path) -> list:
             raise DataError(f"{path} line {ln}: {line!r}: expected Category&VideoID&Quality&StartTime&EndTime with integer "
                             "times 0 <= start <= end <= 10, e.g. Church bell&c---zaDCTaE&good&0&10")
         s, e = int(f[3]), int(f[4])
-        out.append(dict(category=f[0], vid=f[1], quality=f[2], start=s, end=e, segment=ave_segment(f[1], s, e)))
+        out.append(dict(category=f[0], vid=f[1], quality=f[2], start=s, end=e, segment=ave_segment(f[1], s, e), line=ln))
     return out
 
 def read_ave_categories(path) -> list:
     "Class names of AVE's `categories.txt`, in file order (the order of first appearance)."
     return read_lines(path, "AVE's categories.txt (one class name a line)")
+
+# %% ../../nbs/17_datasets_ave.ipynb #90f1783a
+def _event(e:dict) -> str: return f"{e['category']}&{e['vid']}&{e['quality']}&{e['start']}&{e['end']}"
+
+def _first_listing(e:dict, path, part:str, seen:dict, dups:list):
+    "None for an event's first row; the earlier (file, line, part) for a repeat in one file; a DataError for one in two files."
+    k = (e['category'], e['vid'], e['start'], e['end'])
+    if k not in seen: seen[k] = (path, e['line'], part); return None
+    p0, ln0, part0 = seen[k]
+    if part0 != part:
+        raise DataError(f"event {_event(e)!r} is listed in both {p0} (line {ln0}) and {path} (line {e['line']}): a {part} event "
+                        f"must not also be a {part0} event: remove it from one of the two files")
+    warnings.warn(f"event {_event(e)!r} is listed twice in {path} (lines {ln0} and {e['line']}): it is kept once")
+    dups.append(dict(event=_event(e), file=str(path), lines=[ln0, e['line']])); return seen[k]
 
 # %% ../../nbs/17_datasets_ave.ipynb #983b6066
 def ave_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
@@ -55,6 +70,7 @@ def ave_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
         cats = read_ave_categories(cat_file); sources['categories.txt'] = sha1_file(cat_file)
         if sorted(cats) != sorted(order): raise DataError(f"{cat_file} lists {len(cats)} classes that differ from the {len(order)} of {ann}: expected the same names")
         order = cats
+    seen, dups = {}, []   # event -> (file, line, part); events listed twice in one file
     for part, f in (('train', 'trainSet.txt'), ('val', 'valSet.txt'), ('test', 'testSet.txt')):
         p = find_split_file(raw, splits_dir, f)
         if p is None: raise DataError(f"expected AVE's {f} in {raw}" + (f" or {splits_dir}" if splits_dir else '') + ": the split files come with AVE_Dataset.zip")
@@ -62,6 +78,7 @@ def ave_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
         absent = sorted({e['vid'] for e in rows if e['vid'] not in videos})
         missing_error(p, absent, f"{raw}/AVE", allow_missing)
         for e in rows:
+            if _first_listing(e, p, part, seen, dups) is not None: continue
             samples.append(dict(clip=e['segment'], category=e['category'], vid=e['vid'], start=e['start'], end=e['end'], part=part))
             if e['vid'] in videos: events.setdefault(e['segment'], e)
     jobs = []
@@ -71,10 +88,11 @@ def ave_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
     vid_parts = {}
     for s in samples: vid_parts.setdefault(s['vid'], set()).add(s['part'])
     missing = sorted({s['clip'] for s in samples if s['vid'] not in videos})
-    info = dict(raw=str(raw), missing=missing, classes=order,
+    info = dict(raw=str(raw), missing=missing, classes=order, duplicate_events=dups,
                 videos_in_two_parts=sorted(v for v, ps in vid_parts.items() if len(ps) > 1),
                 segments_with_two_labels=sum(n > 1 for n in Counter(s['clip'] for s in samples).values()))
-    info['extra_info'] = dict(videos_in_two_parts=len(info['videos_in_two_parts']), segments_with_two_labels=info['segments_with_two_labels'])
+    info['extra_info'] = dict(videos_in_two_parts=len(info['videos_in_two_parts']), segments_with_two_labels=info['segments_with_two_labels'],
+                              duplicate_events=len(dups))
     return jobs, samples, info, sources
 
 # %% ../../nbs/17_datasets_ave.ipynb #1abbec4e

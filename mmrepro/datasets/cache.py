@@ -54,15 +54,24 @@ def _init_worker(parent:int|None=None):
 
 def _shard_path(shards:Path, name:str) -> Path: return shards/f'{name}.npz'
 
+_INPUTS = '__inputs__'   # the shard entry that holds the `input_state` of its job, taken before the job's files were read
+
+def _shard_inputs(path:Path) -> dict|None:
+    "The input state a shard recorded; None for an unreadable shard or one without the record."
+    try:
+        with np.load(path) as z: return json.loads(str(z[_INPUTS])) if _INPUTS in z.files else None
+    except Exception: return None
+
 def _run_chunk(jobs:list, process, opts:dict, shards:str) -> list:
     "Process `jobs`, one shard each; [(name, 'ok' | 'bad' | 'write', message)]; stops at the first write failure."
     out = []
     for job in jobs:
+        state = input_state([job])   # before reading: a file changed during the read differs at the next check
         try: arrays = process(job, opts)
         except (KeyboardInterrupt, SystemExit): raise
         except DataError as e: out.append((job['name'], 'bad', str(e))); continue
         except Exception as e: out.append((job['name'], 'bad', f"{type(e).__name__}: {e}")); continue
-        try: _atomic(_shard_path(Path(shards), job['name']), lambda f: np.savez(f, **arrays))
+        try: _atomic(_shard_path(Path(shards), job['name']), lambda f: np.savez(f, **arrays, **{_INPUTS: np.array(json.dumps(state))}))
         except OutputError as e: out.append((job['name'], 'write', str(e))); break
         out.append((job['name'], 'ok', None))
     return out
@@ -104,11 +113,13 @@ def _write_npy_rows(path:Path, rows, n:int, shape:tuple, dtype):
     _atomic(path, write)
 
 def _assemble(folder:Path, shards:Path, names:list) -> tuple:
-    "Stack the shards of `names` into one .npy per array: ({array: [names]}, {array: shape})."
-    keys = {}
+    "Stack the shards of `names` into one .npy per array: ({array: [names]}, {array: shape}, {input file: state when read})."
+    keys, read = {}, {}
     for n in names:
         with np.load(_shard_path(shards, n)) as z:
-            for k in z.files: keys.setdefault(k, (z[k].shape, z[k].dtype, []))[2].append(n)
+            read.update(json.loads(str(z[_INPUTS])))
+            for k in z.files:
+                if k != _INPUTS: keys.setdefault(k, (z[k].shape, z[k].dtype, []))[2].append(n)
     need = sum(int(np.prod(s)) * np.dtype(d).itemsize * len(ns) for s, d, ns in keys.values())
     free = shutil.disk_usage(folder).free
     if need > free:
@@ -121,12 +132,16 @@ def _assemble(folder:Path, shards:Path, names:list) -> tuple:
                     if z[k].shape != shape: raise DataError(f"clip {n} gives {k} of shape {z[k].shape}, the others {shape}: expected one shape")
                     yield z[k]
         _write_npy_rows(folder/f'{k}.npy', rows(), len(ns), shape, dtype)
-    return {k: ns for k, (_, _, ns) in keys.items()}, {k: [len(ns), *s] for k, (s, _, ns) in keys.items()}
+    return {k: ns for k, (_, _, ns) in keys.items()}, {k: [len(ns), *s] for k, (s, _, ns) in keys.items()}, read
 
 # %% ../../nbs/12_datasets_cache.ipynb #b17ae82d
 def default_cache_dir() -> Path:
     "`$MMREPRO_CACHE`, or `~/.cache/mmrepro`: where caches go when no folder is given."
     return Path(os.environ.get('MMREPRO_CACHE') or Path.home()/'.cache'/'mmrepro').expanduser()
+
+def _stamp(path) -> list:
+    "[size, mtime_ns] of a file."
+    st = os.stat(path); return [st.st_size, st.st_mtime_ns]
 
 def _workers(workers): return (os.cpu_count() or 1) if workers is None else check_int('workers', workers, lo=1)
 
@@ -162,7 +177,12 @@ def build_cache(dataset:str, jobs:list, process, options:dict, out, samples:list
     try: shards.mkdir(parents=True, exist_ok=True)
     except OSError as e: raise output_error(shards, e) from None
     remove_stale_tmp(shards); remove_stale_tmp(target)
-    done = {p.name[:-4] for p in shards.glob('*.npz')}
+    done = set()
+    for j in jobs:   # a shard is reused only if its input files are as they were when it was built
+        sp = _shard_path(shards, j['name'])
+        if not sp.exists(): continue
+        if _shard_inputs(sp) == {str(q): state[str(q)] for q in j.get('inputs', ())}: done.add(j['name'])
+        else: sp.unlink()
     todo = [j for j in jobs if j['name'] not in done]
     res = _run_jobs(todo, process, options, shards, min(_workers(workers), max(1, len(todo))), progress, len(jobs) - len(todo), len(jobs), f'{dataset} preprocessing')
     write_fail = [m for _, s, m in res if s == 'write']
@@ -174,12 +194,14 @@ def build_cache(dataset:str, jobs:list, process, options:dict, out, samples:list
     bad = {f['name'] for f in failed}
     kept = [n for n in names if n not in bad]
     if not kept: raise DataError(f"{dataset}: not one clip could be read; first failure: {failed[0]['reason'] if failed else '-'}")
-    rows, shapes = _assemble(target, shards, kept)
+    rows, shapes, read = _assemble(target, shards, kept)
     kept_set = set(kept)
     man = dict(dataset=dataset, cache_version=CACHE_VERSION, key=key, options=options, sources=sources, clips=kept, rows=rows,
                samples=[s for s in samples if s['clip'] in kept_set], dropped_samples=[s for s in samples if s['clip'] not in kept_set],
-               failed=failed, **(info or {}), inputs=state, shapes={f'{k}.npy': v for k, v in shapes.items()},
-               hashes={k: sha1_file(target/f'{k}.npy') for k in rows}, seconds=round(time.time() - t0, 2),
+               failed=failed, **(info or {}), inputs={**state, **read}, shapes={f'{k}.npy': v for k, v in shapes.items()},
+               dtypes={f'{k}.npy': str(np.load(target/f'{k}.npy', mmap_mode='r').dtype) for k in rows},
+               hashes={k: sha1_file(target/f'{k}.npy') for k in rows}, files={f'{k}.npy': _stamp(target/f'{k}.npy') for k in rows},
+               seconds=round(time.time() - t0, 2),
                mmrepro=__import__('mmrepro').__version__)
     atomic_write_json(target/'manifest.json', man)
     shutil.rmtree(shards, ignore_errors=True)
@@ -213,12 +235,19 @@ def open_cache(dataset:str, cache_dir, options:dict, command:str='') -> tuple:
         raise DataError(f"the cache(s) in {cache_dir} were built with other options ({other}); expected a {dataset} cache built with {options}. "
                         f"Pass the same options, or build a cache for these (the existing one is kept).{how}")
     folder, man = max(ok, key=lambda pm: (pm[0]/'manifest.json').stat().st_mtime)  # several: built from other split files; the newest
-    arrays = {}
+    arrays, restamp = {}, {}
     try:
         for k in man['rows']:
-            arrays[k] = np.load(folder/f'{k}.npy', mmap_mode='r')
-            if list(arrays[k].shape) != man['shapes'][f'{k}.npy']: raise ValueError(f'{k}.npy has shape {arrays[k].shape}, the manifest says {man["shapes"][f"{k}.npy"]}')
+            f = f'{k}.npy'; arrays[k] = np.load(folder/f, mmap_mode='r')
+            if list(arrays[k].shape) != man['shapes'][f]: raise ValueError(f'{f} has shape {arrays[k].shape}, the manifest says {man["shapes"][f]}')
+            if str(arrays[k].dtype) != man.get('dtypes', {}).get(f, str(arrays[k].dtype)): raise ValueError(f"{f} holds {arrays[k].dtype}, the manifest says {man['dtypes'][f]}")
+            if man.get('files', {}).get(f) != (st := _stamp(folder/f)):   # written since the build, copied, or an older manifest: hash it
+                if sha1_file(folder/f) != man['hashes'][k]: raise ValueError(f"{f} changed since the cache was built (its SHA-1 differs from the manifest's)")
+                restamp[f] = st
     except Exception as e: raise DataError(f"the cache {folder} is damaged ({type(e).__name__}: {e}): delete it and preprocess again") from None
+    if restamp:   # the same bytes with a new date: record it, so that the next open does not hash again
+        try: atomic_write_json(folder/'manifest.json', dict(man, files={**man.get('files', {}), **restamp}))
+        except (OutputError, OSError): pass   # a read-only cache: hashed again at each open
     return folder, man, arrays
 
 # %% ../../nbs/12_datasets_cache.ipynb #9d88cfbe
