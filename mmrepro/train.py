@@ -344,7 +344,8 @@ class RunFolder:
         held = self._held_hash()
         if held is not None and held != self.hash:
             self.release()
-            raise ConfigError(f"{self.path} holds a run of a different configuration (hash {held}, this run {self.hash}): "
+            raise ConfigError(f"{self.path} holds a run of a different configuration (hash {held}, this run {self.hash}: an option, "
+                              "the split or the data's content differs; its result.json says how it was made): "
                               "use another output folder, or delete it to start over")
         atomic_write_json(self.path/'run.json', dict(hash=self.hash))
         return self

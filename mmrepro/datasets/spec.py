@@ -200,7 +200,7 @@ def load_cached(spec:DatasetSpec, folder:Path, man:dict, arrays:dict, classes:li
                                 'visual': torch.from_numpy(np.ascontiguousarray(frames[rows[v]]))}, y[v], v) for k, v in idx.items()}
     F_, T_ = audio.shape[1:]
     split_d = split_info(desc['split'], idx, **{k: v for k, v in desc.items() if k != 'split'}, class_order=classes,
-                         dropped_from_standard_files=dropped)
+                         dropped_from_standard_files=dropped, cache_arrays=man['hashes'])   # the cache's content: a run resumed on a rebuilt, different cache is refused
     info = dict(split_file=str(sfile), cache=dict(folder=str(folder), key=man['key'], options=man['options'], sources=man.get('sources', {})),
                 n_frames=n_frames, sampling=sampling, stored_frames=K, clips=len(man['clips']), failed=len(man['failed']),
                 missing=len(man.get('missing', [])), **{k: v for k, v in man.get('extra_info', {}).items()})
