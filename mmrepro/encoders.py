@@ -130,6 +130,7 @@ def adapt_conv1(weight:torch.Tensor, in_channels:int) -> torch.Tensor:
 
 def _read_state_dict(src, what:str) -> dict:
     if isinstance(src, (str, Path)):
+        if Path(src).is_dir(): raise DataError(f"{what}: {src} is a folder: expected a torchvision state dict file in it, e.g. {Path(src)/'resnet18-f37072fd.pth'}")
         if not Path(src).is_file(): raise DataError(f"{what}: expected a torchvision state dict file at {src}, but it does not exist")
         try: src = torch.load(src, map_location='cpu', weights_only=True)
         except Exception as e:

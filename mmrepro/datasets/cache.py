@@ -4,7 +4,7 @@
 
 # %% ../../nbs/12_datasets_cache.ipynb #db81fe83
 from __future__ import annotations
-import os, time, json, shutil, hashlib, signal, ctypes, multiprocessing
+import os, time, json, shutil, hashlib, signal, ctypes, multiprocessing, contextlib
 from concurrent.futures import ProcessPoolExecutor, FIRST_COMPLETED, wait
 from pathlib import Path
 import numpy as np
@@ -14,8 +14,8 @@ from ..core import (ConfigError, DataError, OutputError, check_int, atomic_write
                           output_error, free_space, remove_stale_tmp)
 
 # %% auto #0
-__all__ = ['CACHE_VERSION', 'cache_key', 'sha1_file', 'input_state', 'changed_inputs', 'default_cache_dir', 'build_cache',
-           'open_cache', 'summarize_cache']
+__all__ = ['CACHE_VERSION', 'cache_key', 'sha1_file', 'input_state', 'changed_inputs', 'cache_lock', 'default_cache_dir',
+           'build_cache', 'open_cache', 'summarize_cache']
 
 # %% ../../nbs/12_datasets_cache.ipynb #f166e217
 CACHE_VERSION = 2
@@ -134,6 +134,24 @@ def _assemble(folder:Path, shards:Path, names:list) -> tuple:
         _write_npy_rows(folder/f'{k}.npy', rows(), len(ns), shape, dtype)
     return {k: ns for k, (_, _, ns) in keys.items()}, {k: [len(ns), *s] for k, (s, _, ns) in keys.items()}, read
 
+# %% ../../nbs/12_datasets_cache.ipynb #e0097399
+@contextlib.contextmanager
+def cache_lock(folder:Path):
+    "Hold the exclusive build lock of the cache `folder` (`.<name>.lock` beside it); a build already running is refused."
+    import fcntl
+    lock = Path(folder).with_name(f'.{Path(folder).name}.lock')
+    try: lock.parent.mkdir(parents=True, exist_ok=True); f = open(lock, 'a+')
+    except OSError as e: raise output_error(lock, e) from None
+    try:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.seek(0); who = f.read().strip()
+            raise ConfigError(f"another preprocess (process {who or 'unknown'}) is building the cache {folder}: wait for it to end, "
+                              "then rerun the same command (it reuses the cache)") from None
+        f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+        yield
+    finally: f.close()
+
 # %% ../../nbs/12_datasets_cache.ipynb #b17ae82d
 def default_cache_dir() -> Path:
     "`$MMREPRO_CACHE`, or `~/.cache/mmrepro`: where caches go when no folder is given."
@@ -156,6 +174,11 @@ def _finish_swap(folder:Path):
 def build_cache(dataset:str, jobs:list, process, options:dict, out, samples:list|None=None, info:dict|None=None,
                 sources:dict|None=None, workers:int|None=None, progress:bool=True, rebuild:bool=False, on_change:str='error') -> Path:
     "Process `jobs` with `process` into the cache folder `out/<dataset>-<key>` (reused, resumed or rebuilt beside); its path."
+    if Path(out).expanduser().is_file(): raise ConfigError(f"--out {out} is a file: expected a folder for caches")
+    with cache_lock(Path(out).expanduser()/f'{dataset}-{cache_key(dataset, options, sources or {})}'):
+        return _build_cache(dataset, jobs, process, options, out, samples, info, sources, workers, progress, rebuild, on_change)
+
+def _build_cache(dataset, jobs, process, options, out, samples, info, sources, workers, progress, rebuild, on_change) -> Path:
     sources, samples = sources or {}, samples or []
     key = cache_key(dataset, options, sources)
     folder = Path(out).expanduser()/f'{dataset}-{key}'

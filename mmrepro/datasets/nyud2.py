@@ -48,6 +48,10 @@ def nyud2_inputs(raw, splits_dir=None, allow_missing:bool=False) -> tuple:
     for part in ('train', 'test'):
         for c in tr:
             pngs = sorted(p for p in (root/part/c).iterdir() if p.suffix.lower() == '.png' and not p.name.startswith('.'))
+            stems = {}
+            for p in pngs: stems.setdefault(p.stem, []).append(p.name)
+            if clash := [v for v in stems.values() if len(v) > 1]:
+                raise DataError(f"{root/part/c} holds one image under two names, {clash[0]}: expected one .png per image (delete one)")
             if not pngs and part == 'train': raise DataError(f"{root/part/c} holds no .png: expected the side-by-side images of the class {c!r}")
             for p in pngs:
                 try:
