@@ -14,6 +14,7 @@ from .datasets.spec import SPECS, preprocess, parse_frame_size
 from .datasets.cache import summarize_cache
 from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
+from .methods.cal import with_dataset_settings
 
 # %% auto #0
 __all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -114,7 +115,7 @@ def config_from_args(a) -> dict:
         if k.split('.')[0] not in ('data', 'model', 'method', 'train') or '.' not in k or k.endswith('.'):
             raise ConfigError(f"-o {o!r}: the key must start with data., model., method. or train.")
         set_dotted(cfg, k, parse_value(v))
-    return cfg
+    return with_dataset_settings(cfg)   # cal / arl: the dataset's T and gamma where unset
 
 # %% ../nbs/01i_cli.ipynb #d9216289
 def train_line_options(dataset:str, cache_options:dict) -> dict:

@@ -9,8 +9,9 @@ from ..core import ConfigError, check_choice, check_range
 from ..data import MMTensorDataset
 
 # %% auto #0
-__all__ = ['LEVELS', 'ATTACKS', 'ATTACK_FNS', 'check_level', 'attacked_subset', 'gauss_img', 'salt_pepper_img', 'snr_db',
-           'gauss_audio', 'mask_text', 'attack_applies', 'attack_split', 'evaluate_attacked', 'load_run']
+__all__ = ['LEVELS', 'ATTACKS', 'ATTACK_FNS', 'DATASET_ATTACKS', 'DEFAULT_ATTACKS', 'ATTACK_OPTS', 'check_level',
+           'attacked_subset', 'gauss_img', 'salt_pepper_img', 'snr_db', 'gauss_audio', 'mask_text', 'attack_applies',
+           'attack_split', 'dataset_attacks', 'attack_options', 'evaluate_attacked', 'load_run']
 
 # %% ../../nbs/32_analysis_attacks.ipynb #dd66e829
 LEVELS = (0.0, 2.5, 5.0, 7.5, 10.0)
@@ -45,10 +46,9 @@ def gauss_img(x:torch.Tensor, level:float, sigma_per_level:float=10.0, generator
 
 # %% ../../nbs/32_analysis_attacks.ipynb #a173cc37
 def salt_pepper_img(x:torch.Tensor, level:float, prob_per_level:float=0.01, density:float=0.1, generator=None,
-                    channel_dim:int=-3, legacy_fixed_pattern:bool=False) -> torch.Tensor:
+                    channel_dim:int=-3) -> torch.Tensor:
     "Salt-and-pepper noise: each image hit with probability `prob_per_level * level`; `density` of its pixels to 0/255."
     _check_image(x, 'salt_pepper_img'); level = check_level(level)
-    if legacy_fixed_pattern: generator = torch.Generator().manual_seed(0)
     shape = list(x.shape); shape[channel_dim] = 1
     hit = torch.rand(x.shape[0], generator=generator) < prob_per_level * level
     u = torch.rand(shape, generator=generator)
@@ -123,11 +123,27 @@ def attack_split(ds:MMTensorDataset, attack:str, level:float, modalities='all', 
         new = src.clone(); new[mask.cpu()] = att; x[m] = new.to(ds.x[m].device)
     return MMTensorDataset(x, ds.y, ds.idx)
 
+# %% ../../nbs/32_analysis_attacks.ipynb #5e3fe572
+DATASET_ATTACKS = dict(mvsa=('gauss_img', 'salt_pepper_img', 'mask_text'), nyud2=('gauss_img', 'salt_pepper_img'))
+DEFAULT_ATTACKS = ('gauss_img', 'salt_pepper_img', 'gauss_audio')   # every other (audio-visual) dataset
+ATTACK_OPTS = {('nyud2', 'gauss_img'): dict(sigma_per_level=1.0)}     # (dataset, attack) -> options; the attacks' defaults otherwise
+
+def dataset_attacks(dataset:str) -> list:
+    "The attacks `dataset` is evaluated under by default."
+    return list(DATASET_ATTACKS.get(dataset, DEFAULT_ATTACKS))
+
+def attack_options(dataset:str, attack:str) -> dict:
+    "The options of `attack` on `dataset` (e.g. NYUD2's sigma = level); {} where the attack's defaults apply."
+    check_choice('attack', attack, ATTACKS)
+    return dict(ATTACK_OPTS.get((dataset, attack), {}))
+
+
 # %% ../../nbs/32_analysis_attacks.ipynb #1d48470e
 def evaluate_attacked(model, data, attack:str, level:float, modalities='all', seed:int=0, device='cpu', batch_size:int=64, **opts) -> dict:
-    "Metrics of `model` on `data.test` attacked by `attack` at `level` (see `attack_split`)."
+    "Metrics of `model` on `data.test` attacked by `attack` at `level` (see `attack_split`), with the dataset's `attack_options` under `opts`."
     from mmrepro.train import collect_outputs
     from mmrepro.metrics import split_metrics
+    opts = {**attack_options(data.name, attack), **opts}
     if attack == 'mask_text' and 'texts' not in opts:
         if not hasattr(data, 'texts'): raise ConfigError(f"mask_text needs a text dataset that keeps its raw texts (data.texts); {data.name!r} does not")
         opts = dict(opts, texts=data.texts['test'], vocab=data.vocab, max_len=data.max_len)

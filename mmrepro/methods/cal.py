@@ -4,7 +4,7 @@
 
 # %% ../../nbs/03_cal.ipynb #56df0b6c
 from __future__ import annotations
-import math, itertools
+import math, itertools, inspect
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -14,10 +14,11 @@ from ..train import Method, METHODS, unimodal_probe_loss
 from ..encoders import build_model, build_encoder, ConcatFusion
 
 # %% auto #0
-__all__ = ['INFOS', 'CONFS', 'CONTRIBUTIONS', 'BETA_MAPS', 'UNI_MODES', 'ARL_SETTINGS', 'ARL_QUIRKS', 'mean_entropy',
-           'information', 'confidence', 'coalition_values', 'shapley_values', 'positive_share', 'contribution',
-           'grad_scale_hook', 'accel_weights', 'AIBEncoder', 'kl_to_standard', 'aib_strengths', 'CAL', 'arl_weights',
-           'ARL']
+__all__ = ['INFOS', 'CONFS', 'CONTRIBUTIONS', 'BETA_MAPS', 'UNI_MODES', 'ARL_SETTINGS', 'ARL_QUIRKS', 'ARL_AS_RELEASED',
+           'ARL_METHODS', 'mean_entropy', 'information', 'confidence', 'coalition_values', 'shapley_values',
+           'positive_share', 'contribution', 'grad_scale_hook', 'accel_weights', 'AIBEncoder', 'kl_to_standard',
+           'aib_strengths', 'late_map_hook', 'encode_accelerated', 'CAL', 'arl_weights', 'ARL', 'arl_settings',
+           'with_dataset_settings']
 
 # %% ../../nbs/03_cal.ipynb #c85360d4
 INFOS, CONFS = ('logit_l1', 'neg_entropy', 'true_prob'), ('inv_entropy_clamped', 'max_prob')
@@ -111,8 +112,10 @@ class AIBEncoder(nn.Module):
         self.encoder, self.out_dim = encoder, encoder.out_dim
         self.mu, self.logvar = nn.Linear(self.out_dim, self.out_dim), nn.Linear(self.out_dim, self.out_dim)
         self.last = None
-    def forward(self, x, map_hook=None):
+    def forward(self, x, map_hook=None, feat_hook=None):
+        "`map_hook` goes to the encoder's last feature map; `feat_hook` acts on its output h before the bottleneck."
         h = self.encoder(x, map_hook=map_hook) if map_hook is not None else self.encoder(x)
+        if feat_hook is not None: h = feat_hook(h)
         mu, lv = self.mu(h), self.logvar(h).clamp(-20, 20)
         self.last = (mu, lv) if self.training else None
         return mu + torch.exp(0.5 * lv) * torch.randn_like(mu) if self.training else mu
@@ -133,6 +136,26 @@ def aib_strengths(W:torch.Tensor, beta0:float, T:float, kind:str='softmax_neg') 
     if kind == 'linear': return beta0 * (1 - W.float())
     if kind == 'weak_only': return beta0 * F.one_hot(W.argmin(), M).float()
     return torch.full((M,), beta0 / M)
+
+# %% ../../nbs/03_cal.ipynb #3febccdf
+def late_map_hook(enc) -> bool:
+    "Does `enc` (or the encoder inside an `AIBEncoder`) call its map hook before a layer with parameters (the text encoders)?"
+    from mmrepro.text import TextEncoder, HFTextEncoder
+    return isinstance(enc.encoder if isinstance(enc, AIBEncoder) else enc, (TextEncoder, HFTextEncoder))
+
+def encode_accelerated(model, x:dict, box:dict, at:str='layer4_map') -> dict:
+    "Features whose encoder gradients are scaled by `box[m]` at `at` (`layer4_map` | `pooled_feature`), before any bottleneck."
+    check_choice('method.accel_at', at, ['layer4_map', 'pooled_feature'])
+    missing = [m for m in model.modalities if m not in x]
+    if missing: raise ConfigError(f"the batch has no {missing} input(s): got {list(x)}, the model needs {model.modalities}")
+    feats = {}
+    for m in model.modalities:
+        enc, hook = model.encoders[m], grad_scale_hook(box, m)
+        if at == 'layer4_map' and not late_map_hook(enc): feats[m] = enc(x[m], map_hook=hook)
+        elif isinstance(enc, AIBEncoder): feats[m] = enc(x[m], feat_hook=hook)   # h^m, before the bottleneck
+        else: feats[m] = hook(enc(x[m]))
+    return feats
+
 
 # %% ../../nbs/03_cal.ipynb #27096683
 UNI_MODES = ('zero_pad', 'heads', 'split_half_bias', 'zero_out')
@@ -172,7 +195,8 @@ class CAL(Method):
         self._v_sum, self._v_n = None, 0
     def modalities(self, available): return _need_two('cal', available)
     def prepare_model(self, model):
-        "Wrap every encoder in an `AIBEncoder` when the bottleneck is on (idempotent)."
+        "Wrap every encoder in an `AIBEncoder` when the bottleneck is on (idempotent); note the text encoders (`late_map_hook`)."
+        self._text_out = [m for m in model.modalities if late_map_hook(model.encoders[m])]
         if self.aib:
             for m in model.modalities:
                 if not isinstance(model.encoders[m], AIBEncoder): model.encoders[m] = AIBEncoder(model.encoders[m])
@@ -191,9 +215,7 @@ def training_step(self:CAL, model, batch, state):
     mods, y, active = model.modalities, batch['y'], self._active(state)
     box = {}
     acc = self.accel and active and model.training
-    hooks = {m: grad_scale_hook(box, m) for m in mods} if acc and self.accel_at == 'layer4_map' else None
-    feats = model.encode(batch['x'], map_hooks=hooks)
-    if acc and self.accel_at == 'pooled_feature': feats = {m: grad_scale_hook(box, m)(f) for m, f in feats.items()}
+    feats = encode_accelerated(model, batch['x'], box, self.accel_at) if acc else model.encode(batch['x'])
     z = model.fuse(feats)
     uni = model.unimodal_logits(feats, self.unimodal_logits)
     loss_f = F.cross_entropy(z.float(), y)
@@ -244,6 +266,14 @@ def on_epoch_end(self:CAL, state) -> dict:
     return {} if self._P is None else {f'potential_{k}': float(x) for k, x in enumerate(self._P)}
 
 @patch
+def config(self:CAL) -> dict:
+    "The options, with a marker where the hook placement of `encode_accelerated` changed a run's gradients (so old folders are not resumed)."
+    c = Method.config(self)
+    if self.accel and self.aib and self.accel_at == 'pooled_feature': c['accel_scales'] = 'h_before_aib'
+    if self.accel and self.accel_at == 'layer4_map' and getattr(self, '_text_out', None): c['accel_text_at'] = 'output'
+    return c
+
+@patch
 def state_dict(self:CAL) -> dict:
     return {k: getattr(self, k) for k in ('_W', '_prev_w', '_pot', '_v_prev', '_P')}
 
@@ -286,9 +316,7 @@ class ARL(Method):
         skip = active and self.skip_if_prev_test_zero and self._prev_test_zero   # the release: gamma 1 and w = 0.5, acceleration kept
         box = {}
         acc = active and model.training
-        hooks = {m: grad_scale_hook(box, m) for m in mods} if acc and self.accel_at == 'layer4_map' else None
-        feats = model.encode(batch['x'], map_hooks=hooks)
-        if acc and self.accel_at == 'pooled_feature': feats = {m: grad_scale_hook(box, m)(f) for m, f in feats.items()}
+        feats = encode_accelerated(model, batch['x'], box, self.accel_at) if acc else model.encode(batch['x'])
         z = model.fuse(feats); uni = model.unimodal_logits(feats, self.unimodal_logits)
         loss_f = F.cross_entropy(z.float(), y)
         loss_u = {m: F.cross_entropy(uni[m].float(), y) for m in mods}
@@ -328,6 +356,7 @@ def on_epoch_start(self:ARL, state):
     self._prev_test_zero = all(a == 0 for a in accs)
 
 ARL_QUIRKS = ('sched_at_epoch_start', 'skip_if_prev_test_zero', 'strict_start', 'writeback_lag')
+ARL_AS_RELEASED = dict(fix_writeback=False, strict_start=True, sched_at_epoch_start=True, skip_if_prev_test_zero=True)   # the release's numbers
 
 @patch
 def state_dict(self:ARL) -> dict: return dict(prev_w=None if self._prev_w is None else self._prev_w.cpu())
@@ -336,6 +365,34 @@ def state_dict(self:ARL) -> dict: return dict(prev_w=None if self._prev_w is Non
 def load_state_dict(self:ARL, d:dict): self._prev_w = d.get('prev_w')
 
 @patch
+def prepare_model(self:ARL, model):
+    "Note the text encoders, whose output layer `encode_accelerated` accelerates at `layer4_map` (see CAL)."
+    self._text_out = [m for m in model.modalities if late_map_hook(model.encoders[m])]
+    return model
+
+@patch
 def config(self:ARL) -> dict:
-    "The options, with the release quirks only when on (so runs made before they existed keep their hash)."
-    return {k: v for k, v in Method.config(self).items() if not (k in ARL_QUIRKS and v is False)}
+    "The options, with the release quirks only when on (so runs made before they existed keep their hash), and the text-hook marker."
+    c = {k: v for k, v in Method.config(self).items() if not (k in ARL_QUIRKS and v is False)}
+    if self.accel_at == 'layer4_map' and getattr(self, '_text_out', None): c['accel_text_at'] = 'output'
+    return c
+
+# %% ../../nbs/03_cal.ipynb #b60f93b3
+ARL_METHODS = ('cal', 'arl')
+
+def arl_settings(dataset:str, T:float=-1.0, gamma:float=-1.0) -> dict:
+    "{T, gamma}: ARL's for `dataset` (CREMA-D's where ARL did not run), each replaced by `T` / `gamma` when they are >= 0."
+    ds = ARL_SETTINGS.get(dataset, ARL_SETTINGS['cremad'])
+    return dict(T=float(ds['T'] if T is None or T < 0 else T), gamma=float(ds['gamma'] if gamma is None or gamma < 0 else gamma))
+
+def with_dataset_settings(config:dict) -> dict:
+    "`config` with `method.T` / `method.gamma` of cal / arl, where unset (absent or None), taken from the dataset (`arl_settings`)."
+    meth = dict(config.get('method') or {})
+    if meth.get('name') not in ARL_METHODS: return config
+    want, sig = arl_settings((config.get('data') or {}).get('name', '')), inspect.signature(METHODS.get(meth['name'])).parameters
+    for k in ('T', 'gamma'):
+        if meth.get(k) is None:
+            meth.pop(k, None)
+            if want[k] != sig[k].default: meth[k] = want[k]   # the defaults are CREMA-D's: left out, so those configs keep their hash
+    return dict(config, method=meth)
+
