@@ -11,8 +11,8 @@ from ..core import ConfigError, output_dir, atomic_write_json
 from ..experiment import run_experiment
 
 # %% auto #0
-__all__ = ['run_name', 'run_grid', 'seed_table', 'mean_std', 'save_csv', 'curve', 'plot_band', 'integer_epochs', 'save_figure',
-           'plot_sample']
+__all__ = ['T975', 'run_name', 'run_grid', 'seed_table', 'mean_std', 'save_csv', 't975', 'paired_diffs', 'curve', 'plot_band',
+           'integer_epochs', 'save_figure', 'plot_sample']
 
 # %% ../../nbs/30_analysis_report.ipynb #993ec396
 def run_name(name:str, seed:int) -> str:
@@ -59,6 +59,31 @@ def save_csv(df, name:str, figures_dir=None) -> Path:
     "Write `df` as CSV to the figures folder (`$MMREPRO_OUTPUT/figures` under tests); its path."
     d = output_dir('figures', figures_dir or '../figures'); d.mkdir(parents=True, exist_ok=True)
     p = d/name; df.to_csv(p, index=False, float_format='%.4f'); return p
+
+# %% ../../nbs/30_analysis_report.ipynb #b7a368e6
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
+
+def t975(df:int) -> float:
+    "Student's t quantile 0.975 with `df` degrees of freedom (table; the next smaller tabled df above 10, 1.96 past 30)."
+    if df < 1: return float('nan')
+    return T975.get(df) or (1.96 if df > 30 else T975[max(k for k in T975 if k <= df)])
+
+def paired_diffs(per_seed, baseline:str, column:str='acc', digits:int=1):
+    "Per variant: each seed's `column` minus the `baseline` variant's of the same seed, their mean, 95 % interval and verdict."
+    import pandas as pd
+    base = per_seed[per_seed['variant'] == baseline].set_index('seed')[column].astype(float)
+    if base.empty: raise ConfigError(f"paired_diffs: no run of the baseline {baseline!r}: expected one of {list(dict.fromkeys(per_seed['variant']))}")
+    rows = {}
+    for n in dict.fromkeys(per_seed['variant']):
+        if n == baseline: continue
+        v = per_seed[per_seed['variant'] == n].set_index('seed')[column].astype(float)
+        d = (v - base).dropna()
+        if len(d) == 0: continue
+        m, h = d.mean(), (t975(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float('nan'))
+        verdict = 'one seed' if len(d) < 2 else 'above' if m - h > 0 else 'below' if m + h < 0 else 'within the noise'
+        rows[n] = {f'{column} − {baseline}, per seed': ', '.join(f'{x:+.{digits}f}' for x in d),
+                   'mean [95 % interval]': f'{m:+.{digits}f} [{m - h:+.{digits}f}, {m + h:+.{digits}f}]', 'verdict': verdict}
+    return pd.DataFrame(rows).T
 
 # %% ../../nbs/30_analysis_report.ipynb #308dc464
 def curve(runs:dict, name:str, value, seeds=None) -> tuple:
