@@ -79,7 +79,7 @@ def paired_diffs(per_seed, baseline:str, column:str='acc', digits:int=1):
         v = per_seed[per_seed['variant'] == n].set_index('seed')[column].astype(float)
         d = (v - base).dropna()
         if len(d) == 0: continue
-        m, h = d.mean(), (t975(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float('nan'))
+        m, h = round(d.mean(), digits + 3) or 0.0, (t975(len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)) if len(d) > 1 else float('nan'))   # no '-0.0'
         verdict = 'one seed' if len(d) < 2 else 'above' if m - h > 0 else 'below' if m + h < 0 else 'within the noise'
         rows[n] = {f'{column} − {baseline}, per seed': ', '.join(f'{x:+.{digits}f}' for x in d),
                    'mean [95 % interval]': f'{m:+.{digits}f} [{m - h:+.{digits}f}, {m + h:+.{digits}f}]', 'verdict': verdict}
