@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, sys, json
 from pathlib import Path
-from .core import ConfigError, DataError, parse_value, set_dotted, read_json
+from .core import ConfigError, DataError, parse_value, set_dotted, read_json, get_device
 from .data import DATASETS
 from .train import METHODS, NonFiniteLossError
 from .experiment import run_experiment, import_modules
@@ -64,13 +64,18 @@ def _evaluate_parser(sub):
     e.add_argument('--seed', type=int, default=0, help='seed of the attacked half and of the noise')
     e.add_argument('--checkpoint', default='best', help='best (best.pt, the selected epoch) | last (last.pt)')
     e.add_argument('--device', default='cpu', help='cpu | cuda')
+    e.add_argument('--unfinished', action='store_true', help='evaluate a run that has not finished (its latest selected weights)')
+    e.add_argument('--import', dest='imports', action='append', default=[], metavar='MODULE',
+                   help="import MODULE first (the run's own datasets or methods), e.g. --import mypkg.data")
     return e
 
 def run_evaluate(a) -> dict:
     "Metrics of a parsed `evaluate` command line: the run's test split under the attack."
     check_choice('--attack', a.attack, ATTACKS); check_level(a.level)
-    model, data, res = load_run(a.run, a.checkpoint, device=a.device)
-    m = evaluate_attacked(model, data, a.attack, a.level, a.modality, a.seed, device=a.device)
+    dev = get_device(a.device)   # a GPU asked for on a machine without one is said so, not taken for an unfinished file
+    import_modules(a.imports)
+    model, data, res = load_run(a.run, a.checkpoint, device=dev, unfinished=a.unfinished)
+    m = evaluate_attacked(model, data, a.attack, a.level, a.modality, a.seed, device=dev)
     return dict(run=str(a.run), attack=a.attack, level=a.level, modality=a.modality, seed=a.seed, checkpoint=a.checkpoint, **m)
 
 # %% ../nbs/01i_cli.ipynb #fdcd5216

@@ -62,8 +62,15 @@ def import_modules(names) -> list:
     "Import the user's modules that register datasets or methods (`mmrepro train --import mypkg.data`)."
     out = []
     for n in names or []:
-        try: out.append(importlib.import_module(n))
+        if '/' in n or '\\' in n or n.endswith('.py'):
+            raise ConfigError(f"--import {n}: expected a module name such as mypkg.data, not a file path (put its folder on PYTHONPATH)")
+        try: mod = importlib.import_module(n)
         except ImportError as e: raise ConfigError(f"--import {n}: cannot import it ({e}): expected an importable module (on PYTHONPATH or installed)") from None
+        except SyntaxError as e: raise ConfigError(f"--import {n}: {e.filename}, line {e.lineno}: syntax error ({e.msg})") from None
+        except Exception as e: raise ConfigError(f"--import {n}: importing it raised {type(e).__name__}: {str(e)[:200]}") from None
+        if not [k for k in vars(mod) if not k.startswith('__')]:
+            raise ConfigError(f"--import {n}: the module {getattr(mod, '__file__', n)} is empty: expected one that registers datasets or methods")
+        out.append(mod)
     return out
 
 def load_result(out_dir) -> dict:

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import (ConfigError, DataError, OutputError, Registry, check_choice, check_range, check_int, check_int_list,
                           seed_everything, get_device, atomic_write_json, atomic_torch_save, config_hash, versions, read_json,
-                          load_checkpoint, remove_stale_tmp, output_error)
+                          load_checkpoint, remove_stale_tmp, output_error, file_digest)
 from .data import MMData, BatchLoader
 from .metrics import split_metrics
 
@@ -410,9 +410,12 @@ def _checkpoint(self:Trainer, epoch:int, best:bool=False, status:str='running'):
               timing=self.timing, global_step=self.state.global_step)
     if bg: ck = self._snapshot = host_copy(ck, into=getattr(self, '_snapshot', None))
     res = host_copy(self._result(status)) if bg else self._result(status)
+    best_d = self.best   # this epoch's record: the next epoch may replace self.best while the writer runs
     def write():
         if bg and self.device.type == 'cuda': torch.cuda.synchronize(self.device)   # the copies into pinned memory have landed
-        if best: atomic_torch_save(ck['model'], self.out/'best.pt')
+        if best:   # best.pt's SHA-1 goes into the record, so that `evaluate` can tell this run's weights from another's
+            atomic_torch_save(ck['model'], self.out/'best.pt')
+            best_d['sha1'] = ck['best']['sha1'] = res['selected']['weights_sha1'] = file_digest(self.out/'best.pt')
         atomic_torch_save(ck, self.out/'last.pt')
         atomic_write_json(self.out/'result.json', res)
     if self.cfg.async_checkpoint: self._writer = BackgroundJob(write, 'mmrepro-checkpoint')
@@ -564,7 +567,7 @@ def _result(self:Trainer, status:str) -> dict:
     bv = max(self.history, key=lambda r: r['val']['acc'])   # first of the ties, as the running selection
     rule = 'best validation accuracy' if self.cfg.select == 'best_val' else 'last epoch of the fixed schedule'
     res = dict(status=status, config=self.identity, config_hash=self.hash, versions=versions(), history=self.history,
-               selected=dict(epoch=sel['epoch'], rule=rule, val=sel['val'], test=sel['test']),
+               selected=dict(epoch=sel['epoch'], rule=rule, val=sel['val'], test=sel['test'], weights_sha1=self.best.get('sha1')),
                best_val=dict(epoch=bv['epoch'], val_acc=bv['val']['acc'], test_acc=bv['test']['acc']),
                legacy_best_test=dict(epoch=leg['epoch'], acc=leg['test']['acc'],
                                      note="best test accuracy over epochs (the literature's habit); NOT a valid model-selection result"),

@@ -151,16 +151,23 @@ def evaluate_attacked(model, data, attack:str, level:float, modalities='all', se
     return split_metrics(collect_outputs(model, ds, data.transform, torch.device(device), batch_size))
 
 # %% ../../nbs/32_analysis_attacks.ipynb #bbc7abd0
-def load_run(run_dir, checkpoint:str='best', data=None, device='cpu') -> tuple:
-    "(model, data, result) of a finished run folder; `checkpoint` 'best' (best.pt) or 'last' (last.pt)."
+def load_run(run_dir, checkpoint:str='best', data=None, device='cpu', unfinished:bool=False) -> tuple:
+    "(model, data, result) of a finished run folder (or an unfinished one, if `unfinished`); `checkpoint` 'best' (best.pt) or 'last' (last.pt)."
     from pathlib import Path
-    from mmrepro.core import read_json, load_checkpoint, DataError
+    from mmrepro.core import read_json, load_checkpoint, DataError, file_digest
     from mmrepro.experiment import build_run
     check_choice('checkpoint', checkpoint, ['best', 'last'])
     run_dir = Path(run_dir)
     if not (run_dir/'result.json').is_file():
         raise DataError(f"{run_dir} is not a finished run folder: it has no result.json (expected the folder given to `mmrepro train --out`)")
     res = read_json(run_dir/'result.json')
+    if res.get('status') != 'complete' and not unfinished:
+        raise DataError(f"{run_dir} is an unfinished run (epoch {len(res.get('history', []))} of {res['config']['train']['epochs']}): rerun its "
+                        "`mmrepro train` command to finish it, or pass --unfinished to evaluate it as it is")
+    want = res.get('selected', {}).get('weights_sha1')
+    if checkpoint == 'best' and want and (run_dir/'best.pt').is_file() and file_digest(run_dir/'best.pt') != want:
+        raise DataError(f"{run_dir/'best.pt'} is not this run's selected weights (its SHA-1 differs from the one result.json "
+                        "recorded): it was copied from another run; retrain into a new folder, or use --checkpoint last")
     data, model, method, _ = build_run(res['config']['config'], data)
     ck = load_checkpoint(run_dir/f'{checkpoint}.pt', map_location=device, what='weights file',
                          remedy='the run did not finish writing it: rerun `mmrepro train` on this folder to resume')
