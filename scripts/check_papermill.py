@@ -77,6 +77,15 @@ def check_refused(nb_path):
         print(f'  {nb_path.name}: -p epoch 1 refused: "unknown notebook parameter(s) \'epoch\' (did you mean \'epochs\'?)"')
     return None
 
+def check_hint(nb_path, values:dict, hint:str):
+    "A parameter combination the notebook does not take stops it with `hint` in its one-line error."
+    with tempfile.TemporaryDirectory() as d:
+        r, out = papermill(nb_path, values, d)
+        if r.returncode == 0 or hint not in r.stdout + r.stderr:
+            return f'{nb_path.name}: {values} did not stop with "{hint}" (exit {r.returncode})'
+        print(f'  {nb_path.name}: {values} refused with "{hint}"')
+    return None
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--jobs', type=int, default=2); ap.add_argument('--list-re', action='store_true')
     a = ap.parse_args()
@@ -88,6 +97,6 @@ if __name__ == '__main__':
     order = sorted(nbs, key=lambda p: -p.stat().st_size)
     with ThreadPoolExecutor(a.jobs) as ex:
         errors = [e for e in ex.map(check, order) if e]
-        errors += [e for e in [check_refused(demo)] if e]
+        errors += [e for e in [check_refused(demo), check_hint(ROOT/'nbs'/'04_mixup.ipynb', {'dataset': 'cremad'}, 'use -p preset ogmge, remix or midas')] if e]
     for e in errors: print('FAIL', e)
     sys.exit(1 if errors else 0)
