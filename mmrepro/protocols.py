@@ -22,6 +22,7 @@ TRAIN = dict(
              milestones=[70, 150], gamma=0.1, clip_grad=40.0),
     midas=dict(epochs=70, batch_size=64, optimizer='sgd', lr=1e-3, momentum=0.9, weight_decay=1e-4, schedule='step', step_size=50, gamma=0.1),
     remix=dict(epochs=60, batch_size=64, optimizer='adam', lr=5e-5, weight_decay=1e-4, schedule='step', step_size=30, gamma=0.1, seed=42),
+    legacy_ogm=dict(epochs=100, batch_size=64, optimizer='sgd', lr=1e-3, momentum=0.9, weight_decay=1e-4, schedule='step', step_size=70, gamma=0.1),
     qmf=dict(epochs=100, optimizer='adam', schedule='none'))   # completed per dataset by QMF_DATA
 BASELINE_LR = dict(remix=1e-3)   # protocols whose baselines train at another learning rate
 REAL = ('cremad', 'ave', 'ks', 'ucf101')
@@ -53,6 +54,11 @@ def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='
         if dataset != 'ucf101': d['frontend'] = 'fbank128'                     # UCF-101 has no audio
         if dataset in REAL: d.update(split='midas', split_seed=seed)
     if protocol == 'remix' and dataset in REAL and dataset != 'ucf101': d['n_frames'] = 2   # UCF-101: 3 RGB and 3 flow frames under every protocol
+    if protocol == 'legacy_ogm':   # OGM-GE's released setup: its own split (no validation), one frame, the first of the clip
+        if dataset in REAL and dataset not in ('cremad', 'ks'):
+            raise ConfigError(f"preset='legacy_ogm' is OGM-GE's released split of CREMA-D and Kinetics-Sounds; {dataset!r} has none: use ogmge")
+        if dataset in REAL: d.update(split='ogm_legacy', n_frames=1, sampling='legacy_first_k')
+        elif dataset == 'synthetic': d['n_frames'] = 1
     if dataset == 'ucf101' and protocol == 'midas': train['lr'] = 1e-2      # MIDAS's UCF-101 learning rate
     return dict(protocol=protocol, data=d, model=dict(encoder='resnet18'), train=train)
 

@@ -97,6 +97,6 @@ if __name__ == '__main__':
     order = sorted(nbs, key=lambda p: -p.stat().st_size)
     with ThreadPoolExecutor(a.jobs) as ex:
         errors = [e for e in ex.map(check, order) if e]
-        errors += [e for e in [check_refused(demo), check_hint(ROOT/'nbs'/'04_mixup.ipynb', {'dataset': 'cremad'}, 'use -p preset ogmge, remix or midas')] if e]
+        errors += [e for e in [check_refused(demo), check_hint(ROOT/'nbs'/'04_mixup.ipynb', {'dataset': 'cremad'}, 'use -p preset ogmge, legacy_ogm, remix or midas')] if e]
     for e in errors: print('FAIL', e)
     sys.exit(1 if errors else 0)
