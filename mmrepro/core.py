@@ -172,6 +172,7 @@ def output_error(path, e:OSError) -> OutputError:
            errno.EEXIST: 'a file stands where a folder is needed', errno.ENAMETOOLONG: 'a name in the path is too long for the file system', errno.EFBIG: 'the file grew past the size allowed (a full disk or a file-size limit)'}.get(e.errno, e.strerror or type(e).__name__)
     return OutputError(f"cannot write {path}: {why} ({free_space(path)}); nothing already written there was changed")
 
+# %% ../nbs/00_core.ipynb #b582aebd
 _UMASK = None
 def _file_mode() -> int:
     global _UMASK
@@ -212,6 +213,7 @@ def remove_stale_tmp(folder) -> list:
         except OSError: pass
     return gone
 
+# %% ../nbs/00_core.ipynb #acd864e0
 def _json_default(o):
     if isinstance(o, (np.integer,)): return int(o)
     if isinstance(o, (np.floating,)): return float(o)

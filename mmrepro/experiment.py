@@ -58,6 +58,7 @@ def run_experiment(config:dict, out_dir, data=None, run_name:str|None=None) -> d
     if run_name is not None: trainer.out = Path(out_dir) / f"{run_name}_{trainer.hash}"
     return dict(trainer.fit(), run_dir=str(trainer.out))
 
+# %% ../nbs/01h_experiment.ipynb #bd91732a
 def import_modules(names) -> list:
     "Import the user's modules that register datasets or methods (`mmrepro train --import mypkg.data`)."
     out = []

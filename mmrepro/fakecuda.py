@@ -56,18 +56,19 @@ SYNCS = {'item', 'tolist', '__bool__', '__float__', '__int__', '__index__', '__c
          'unique_consecutive', 'masked_select'}   # the host waits for the GPU: a value or a shape is read back
 
 # %% ../nbs/41_fakecuda.ipynb #16201f74
+def _is_device(a) -> bool: return isinstance(a, (str, torch.device)) or (isinstance(a, int) and not isinstance(a, bool))
+
 def to_target(args, kwargs):
     "The device that `Tensor.to(*args, **kwargs)` moves to (None: it stays)."
     if 'device' in kwargs: return as_device(kwargs['device'])
     for a in args:
         if isinstance(a, torch.Tensor): return FAKE_GPU if on_gpu(a) else a.device
-        if isinstance(a, (str, torch.device)) or (isinstance(a, int) and not isinstance(a, bool)): return as_device(a)
+        if _is_device(a): return as_device(a)
     return None
 
 def to_args_on_cpu(args, kwargs) -> tuple:
     "`Tensor.to` arguments with the device replaced by the CPU (a tensor argument by its dtype)."
-    dev = lambda a: isinstance(a, (str, torch.device)) or (isinstance(a, int) and not isinstance(a, bool))
-    args = tuple('cpu' if dev(a) else a.dtype if isinstance(a, torch.Tensor) else a for a in args)
+    args = tuple('cpu' if _is_device(a) else a.dtype if isinstance(a, torch.Tensor) else a for a in args)
     return args, (dict(kwargs, device='cpu') if 'device' in kwargs else kwargs)
 
 # %% ../nbs/41_fakecuda.ipynb #6ddd4ff6

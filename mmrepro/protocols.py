@@ -22,8 +22,8 @@ TRAIN = dict(
              milestones=[70, 150], gamma=0.1, clip_grad=40.0),
     midas=dict(epochs=70, batch_size=64, optimizer='sgd', lr=1e-3, momentum=0.9, weight_decay=1e-4, schedule='step', step_size=50, gamma=0.1),
     remix=dict(epochs=60, batch_size=64, optimizer='adam', lr=5e-5, weight_decay=1e-4, schedule='step', step_size=30, gamma=0.1, seed=42),
-    legacy_ogm=dict(epochs=100, batch_size=64, optimizer='sgd', lr=1e-3, momentum=0.9, weight_decay=1e-4, schedule='step', step_size=70, gamma=0.1),
     qmf=dict(epochs=100, optimizer='adam', schedule='none'))   # completed per dataset by QMF_DATA
+TRAIN['legacy_ogm'] = dict(TRAIN['ogmge'])   # OGM-GE's training; the preset differs in its data (below)
 BASELINE_LR = dict(remix=1e-3)   # protocols whose baselines train at another learning rate
 REAL = ('cremad', 'ave', 'ks', 'ucf101')
 NOISE = ('mvsa', 'nyud2')   # the noise-robustness datasets of QMF, trained under the qmf protocol

@@ -110,7 +110,8 @@ class TrainConfig:
     compile: bool = False           # torch.compile the encoders and the fusion (hashed when on)
     def __post_init__(self):
         check_int('train.epochs', self.epochs, lo=1); check_int('train.batch_size', self.batch_size, lo=1)
-        check_range('train.lr', self.lr, lo=0, lo_open=True, hi=float(torch.finfo(torch.float32).max))   # optimisers hold it as float32; check_range('train.weight_decay', self.weight_decay, lo=0)
+        check_range('train.lr', self.lr, lo=0, lo_open=True, hi=float(torch.finfo(torch.float32).max))   # optimisers hold it as float32
+        check_range('train.weight_decay', self.weight_decay, lo=0)
         check_range('train.momentum', self.momentum, lo=0, hi=1)
         check_choice('train.optimizer', self.optimizer, ['sgd', 'adam', 'adamw'])
         check_choice('train.schedule', self.schedule, ['none', 'step', 'multistep', 'cosine'])

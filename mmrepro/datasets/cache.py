@@ -171,6 +171,7 @@ def _finish_swap(folder:Path):
         else: os.rename(old, folder)
     if old.exists() and folder.exists(): shutil.rmtree(old, ignore_errors=True)
 
+# %% ../../nbs/12_datasets_cache.ipynb #9096dec4
 def build_cache(dataset:str, jobs:list, process, options:dict, out, samples:list|None=None, info:dict|None=None,
                 sources:dict|None=None, workers:int|None=None, progress:bool=True, rebuild:bool=False, on_change:str='error') -> Path:
     "Process `jobs` with `process` into the cache folder `out/<dataset>-<key>` (reused, resumed or rebuilt beside); its path."
