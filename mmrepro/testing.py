@@ -242,11 +242,11 @@ def make_nyud2_fixture(root, classes=NYUD2_CLASSES, n_train:int=4, n_test:int=2,
 
 # %% ../nbs/40_testing.ipynb #bce676ff
 def tiny_data(n:int=240, strong:float=2.0, weak:float=0.5, num_classes:int=3, names=('audio', 'visual'), seed:int=0,
-              parts=(2/3, 1/6, 1/6)) -> MMData:
-    "A tiny `MMData`: one-hot class signals of strength `strong` and `weak` in unit Gaussian noise, split train/val/test."
+              parts=(2/3, 1/6, 1/6), strengths:tuple|None=None) -> MMData:
+    "A tiny `MMData` of any number of modalities: one-hot class signals (`strengths`, default `strong` then `weak` for each other name) in unit Gaussian noise, split train/val/test."
     g = torch.Generator().manual_seed(seed)
     y = torch.randint(0, num_classes, (n,), generator=g)
-    x = {m: F.one_hot(y, num_classes).float() * s + torch.randn(n, num_classes, generator=g) for m, s in zip(names, (strong, weak))}
+    x = {m: F.one_hot(y, num_classes).float() * s + torch.randn(n, num_classes, generator=g) for m, s in zip(names, strengths or (strong,) + (weak,) * (len(names) - 1))}
     ds = MMTensorDataset(x, y)
     a, b = round(parts[0] * n), round((parts[0] + parts[1]) * n)
     return MMData('tiny', ds.subset(range(a)), ds.subset(range(a, b)), ds.subset(range(b, n)), [str(c) for c in range(num_classes)],

@@ -36,6 +36,7 @@ class TrainState:
     device: torch.device = torch.device('cpu')
     data: MMData | None = None
     trainer: object = None
+    scale: object = None   # loss -> the loss the backward pass differentiates (the fp16 grad scaler's scaling; else the identity)
 
 def unimodal_probe_loss(model, feats:dict, y, detach:bool=True) -> tuple:
     "Sum of CE losses of the unimodal heads (on detached features if `detach`) and a log per modality."
@@ -70,6 +71,9 @@ class Method:
         loss_fused = F.cross_entropy(model.fuse(feats).float(), batch['y'])
         loss_probe, logs = unimodal_probe_loss(model, feats, batch['y'])
         return loss_fused + loss_probe, dict(loss_fused=loss_fused.detach(), **logs)
+    def backward(self, loss, model, state:TrainState):
+        "Put the step's gradients into `.grad` (the default: one backward pass of the scaled loss)."
+        (state.scale or (lambda l: l))(loss).backward()
     def after_backward(self, model, state:TrainState): pass
     def on_epoch_end(self, state:TrainState) -> dict: return {}
     def state_dict(self) -> dict: return {}
@@ -390,7 +394,8 @@ def _setup(self:Trainer):
     self.opt = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg)
     self.sched = make_scheduler(self.opt, cfg)
     self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
-    self.state = TrainState(epochs=cfg.epochs, device=self.device, data=self.data, trainer=self)
+    self.state = TrainState(epochs=cfg.epochs, device=self.device, data=self.data, trainer=self,
+                            scale=self.scaler.scale if self.scaler else None)
     self.history, self.best, self.start_epoch, self.timing = [], None, 0, []
 
 # %% ../nbs/01d_train.ipynb #049caec8
@@ -467,8 +472,8 @@ def train_epoch(self:Trainer, epoch:int) -> dict:
             loss, logs = self.method.training_step(model, batch, st)
         if self.scaler is None: bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), step, bad_step)
         self.opt.zero_grad(set_to_none=True)
-        if self.scaler: self.scaler.scale(loss).backward(); self.scaler.unscale_(self.opt)
-        else: loss.backward()
+        self.method.backward(loss, model, st)
+        if self.scaler: self.scaler.unscale_(self.opt)
         self.method.after_backward(model, st)
         if cfg.clip_grad: nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         if self.scaler: taken = self._scaler_step(); skipped += ~taken
