@@ -11,13 +11,14 @@ from .data import DATASETS
 from .train import METHODS, NonFiniteLossError
 from .experiment import run_experiment, import_modules
 from .datasets.spec import SPECS, preprocess, parse_frame_size
+from .datasets.mfeat import preprocess_mfeat
 from .datasets.cache import summarize_cache
 from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 from .methods.cal import with_dataset_settings
 
 # %% auto #0
-__all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
+__all__ = ['FEATURE_DATASETS', 'run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
 
 # %% ../nbs/01i_cli.ipynb #2d62a516
 def _listing() -> str:
@@ -26,6 +27,8 @@ def _listing() -> str:
     return (f"datasets:\n{ds}\n\nmethods:\n{ms}\n\nexample:\n  mmrepro train --dataset synthetic --method joint --epochs 3 --out runs/joint\n"
             "  mmrepro train --import mypkg.data --dataset mine --encoder mlp --out runs/mine   (your own dataset)")
 
+FEATURE_DATASETS = dict(mfeat=preprocess_mfeat)   # datasets of feature files (no clips): name -> converter(raw, out, rebuild, progress)
+
 def _preprocess_parser(sub):
     defaults = '; '.join(f"{n}: {s.frontend}, K={s.max_frames}" for n, s in sorted(SPECS.items()))
     q = sub.add_parser('preprocess', help='turn a raw dataset download into a training cache',
@@ -33,7 +36,7 @@ def _preprocess_parser(sub):
                                    'under OUT/<dataset>-<key>/; rerun the same command to resume; other options build another cache.',
                        epilog='layouts:\n' + '\n'.join(f'  {n}: {s.layout}' for n, s in sorted(SPECS.items())),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument('dataset', choices=sorted(SPECS), help='which dataset the raw folder holds')
+    q.add_argument('dataset', choices=sorted(SPECS) + sorted(FEATURE_DATASETS), help='which dataset the raw folder holds')
     q.add_argument('--raw', required=True, help='the download (see the layouts below)')
     q.add_argument('--out', required=True, help='cache folder (train with -o data.cache_dir=OUT)')
     q.add_argument('--splits', help="folder with the standard split files, if they are not in --raw")
@@ -49,6 +52,7 @@ def _preprocess_parser(sub):
 
 def run_preprocess(a):
     "Build (or reuse, or resume) the cache a parsed `preprocess` command line asks for; the cache folder."
+    if a.dataset in FEATURE_DATASETS: return FEATURE_DATASETS[a.dataset](a.raw, a.out, rebuild=a.rebuild, progress=not a.no_progress)
     return preprocess(a.dataset, a.raw, a.out, a.splits, a.frontend, a.fps, a.max_frames,
                       parse_frame_size(a.frame_size) if a.frame_size else None, a.workers, a.allow_missing, not a.no_progress, a.rebuild)
 
@@ -142,6 +146,9 @@ def main(argv=None):
     try:
         if a.command == 'preprocess':
             folder = run_preprocess(a)
+            if a.dataset in FEATURE_DATASETS:
+                print(f"train with: mmrepro train --dataset {a.dataset} -o data.cache_dir={a.out} --encoder mlp --method joint --out runs/{a.dataset}_joint")
+                return 0
             print(summarize_cache(folder))
             m = read_json(folder/'manifest.json')['options']
             opts = ''.join(f" -o data.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in train_line_options(a.dataset, m).items())
