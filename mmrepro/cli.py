@@ -12,6 +12,7 @@ from .train import METHODS, NonFiniteLossError
 from .experiment import run_experiment, import_modules
 from .datasets.spec import SPECS, preprocess, parse_frame_size
 from .datasets.mfeat import preprocess_mfeat
+from .datasets.mosi import preprocess_mosi
 from .datasets.cache import summarize_cache
 from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
@@ -27,7 +28,9 @@ def _listing() -> str:
     return (f"datasets:\n{ds}\n\nmethods:\n{ms}\n\nexample:\n  mmrepro train --dataset synthetic --method joint --epochs 3 --out runs/joint\n"
             "  mmrepro train --import mypkg.data --dataset mine --encoder mlp --out runs/mine   (your own dataset)")
 
-FEATURE_DATASETS = dict(mfeat=preprocess_mfeat)   # datasets of feature files (no clips): name -> converter(raw, out, rebuild, progress)
+FEATURE_DATASETS = dict(mfeat=lambda a: preprocess_mfeat(a.raw, a.out, rebuild=a.rebuild, progress=not a.no_progress),   # feature files, no clips
+                        mosi=lambda a: preprocess_mosi('mosi', a.raw, a.out, a.trust_pickle, a.rebuild, not a.no_progress),
+                        mosei=lambda a: preprocess_mosi('mosei', a.raw, a.out, a.trust_pickle, a.rebuild, not a.no_progress))
 
 def _preprocess_parser(sub):
     defaults = '; '.join(f"{n}: {s.frontend}, K={s.max_frames}" for n, s in sorted(SPECS.items()))
@@ -48,11 +51,12 @@ def _preprocess_parser(sub):
     q.add_argument('--allow-missing', action='store_true', help='skip clips named in the split files but absent (listed in the summary)')
     q.add_argument('--rebuild', action='store_true', help='rebuild a complete cache (beside the old one, swapped in when complete)')
     q.add_argument('--no-progress', action='store_true', help='no progress bar')
+    q.add_argument('--trust-pickle', action='store_true', help='mosi, mosei: load the pickle (it can run code) with the restricted unpickler (NumPy arrays and plain containers only)')
     return q
 
 def run_preprocess(a):
     "Build (or reuse, or resume) the cache a parsed `preprocess` command line asks for; the cache folder."
-    if a.dataset in FEATURE_DATASETS: return FEATURE_DATASETS[a.dataset](a.raw, a.out, rebuild=a.rebuild, progress=not a.no_progress)
+    if a.dataset in FEATURE_DATASETS: return FEATURE_DATASETS[a.dataset](a)
     return preprocess(a.dataset, a.raw, a.out, a.splits, a.frontend, a.fps, a.max_frames,
                       parse_frame_size(a.frame_size) if a.frame_size else None, a.workers, a.allow_missing, not a.no_progress, a.rebuild)
 
@@ -147,7 +151,8 @@ def main(argv=None):
         if a.command == 'preprocess':
             folder = run_preprocess(a)
             if a.dataset in FEATURE_DATASETS:
-                print(f"train with: mmrepro train --dataset {a.dataset} -o data.cache_dir={a.out} --encoder mlp --method joint --out runs/{a.dataset}_joint")
+                enc = 'mlp' if a.dataset == 'mfeat' else 'seq_transformer'
+                print(f"train with: mmrepro train --dataset {a.dataset} -o data.cache_dir={a.out} --encoder {enc} --method joint --out runs/{a.dataset}_joint")
                 return 0
             print(summarize_cache(folder))
             m = read_json(folder/'manifest.json')['options']
