@@ -17,6 +17,7 @@ from .datasets.cache import summarize_cache
 from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 from .methods.cal import with_dataset_settings
+from .sweep import sweep_parser, sweep_main
 
 # %% auto #0
 __all__ = ['FEATURE_DATASETS', 'run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -91,7 +92,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -112,6 +113,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('--no-progress', action='store_true', help='no progress bars')
     _preprocess_parser(sub)
     _evaluate_parser(sub)
+    sweep_parser(sub)   # mmrepro.sweep
     return p
 
 def config_from_args(a) -> dict:
@@ -147,6 +149,7 @@ def main(argv=None):
     p = make_parser()
     a = p.parse_args(argv)
     if a.command is None: p.print_help(); return 0
+    if a.command == 'sweep': return sweep_main(a)
     try:
         if a.command == 'preprocess':
             folder = run_preprocess(a)
