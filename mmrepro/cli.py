@@ -15,6 +15,7 @@ from .datasets.cache import summarize_cache
 from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 from .methods.cal import with_dataset_settings
+from .analysis.compare import compare_parser   # its handler: run_compare
 
 # %% auto #0
 __all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -83,7 +84,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,compare}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -104,6 +105,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('--no-progress', action='store_true', help='no progress bars')
     _preprocess_parser(sub)
     _evaluate_parser(sub)
+    compare_parser(sub)   # a subcommand whose module sets its `handler`
     return p
 
 def config_from_args(a) -> dict:
@@ -140,6 +142,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.command is None: p.print_help(); return 0
     try:
+        if hasattr(a, 'handler'): return a.handler(a)
         if a.command == 'preprocess':
             folder = run_preprocess(a)
             print(summarize_cache(folder))
