@@ -15,6 +15,7 @@ from .datasets.cache import summarize_cache
 from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 from .methods.cal import with_dataset_settings
+from .distributed import is_main
 
 # %% auto #0
 __all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -157,7 +158,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"mmrepro: interrupted; rerun the same command to resume", file=sys.stderr); return 130
     sel = res['selected']
-    print(f"done: {Path(a.out)/'result.json'}  selected epoch {sel['epoch']} (best val acc {sel['val']['acc']:.2f}): test acc {sel['test']['acc']:.2f}, macro-F1 {sel['test']['macro_f1']:.2f}")
+    if is_main(): print(f"done: {Path(a.out)/'result.json'}  selected epoch {sel['epoch']} (best val acc {sel['val']['acc']:.2f}): test acc {sel['test']['acc']:.2f}, macro-F1 {sel['test']['macro_f1']:.2f}")
     return 0
 
 # %% ../nbs/01i_cli.ipynb #b4a2b70c
