@@ -19,6 +19,7 @@ from .core import check_choice
 from .methods.cal import with_dataset_settings
 from .sweep import sweep_parser, sweep_main
 from .analysis.compare import compare_parser   # its handler: run_compare
+from .distributed import is_main
 
 # %% auto #0
 __all__ = ['FEATURE_DATASETS', 'run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -175,7 +176,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"mmrepro: interrupted; rerun the same command to resume", file=sys.stderr); return 130
     sel = res['selected']
-    print(f"done: {Path(a.out)/'result.json'}  selected epoch {sel['epoch']} (best val acc {sel['val']['acc']:.2f}): test acc {sel['test']['acc']:.2f}, macro-F1 {sel['test']['macro_f1']:.2f}")
+    if is_main(): print(f"done: {Path(a.out)/'result.json'}  selected epoch {sel['epoch']} (best val acc {sel['val']['acc']:.2f}): test acc {sel['test']['acc']:.2f}, macro-F1 {sel['test']['macro_f1']:.2f}")
     return 0
 
 # %% ../nbs/01i_cli.ipynb #b4a2b70c

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from ..core import ConfigError, check_choice, check_range, check_int
 from ..train import Method, METHODS, TrainState, unimodal_probe_loss
 from ..metrics import true_class_prob
+from ..distributed import all_reduce_sum
 
 # %% auto #0
 __all__ = ['Joint', 'Unimodal', 'ogm_coefficients', 'select_params', 'modulate_gradients', 'OGMGE']
@@ -121,7 +122,7 @@ class OGMGE(Joint):
         with torch.no_grad():
             uni = model.unimodal_logits({k: v.detach() for k, v in feats.items()}, self.score_logits)
             a, v = model.modalities
-            s_a, s_v = true_class_prob(uni[a], batch['y']).sum(), true_class_prob(uni[v], batch['y']).sum()
+            s_a, s_v = all_reduce_sum(torch.stack([true_class_prob(uni[m], batch['y']).sum() for m in (a, v)])).unbind()   # global-batch sums
             self._k = ogm_coefficients(s_a, s_v, self.alpha, self.ratio_form)
         return loss_fused + loss_probe, dict(loss_fused=loss_fused.detach(), ratio_v=(s_v / s_a).detach(),
                                              k_a=self._k[0], k_v=self._k[1], **logs)

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from ..core import ConfigError, DataError, check_choice, check_range, check_int, _atomic
 from ..metrics import true_class_prob
+from ..distributed import gather_batch, is_main
 from ..train import Method, METHODS, unimodal_probe_loss, collect_outputs
 
 # %% auto #0
@@ -273,7 +274,7 @@ def _refit(self:GMMGap, state):
     if self.freeze_on_collapse and self._gmm is not None and gmm_collapsed(new):
         self._last_fit = dict(kept_previous=f'collapse (delta_bic {new.delta_bic:.1f}, sigma_b {new.sigma_b:.2g})'); return
     self._gmm, self._fit_epoch, self._last_fit = new, state.epoch, dict(fit_source=source)
-    if getattr(state.trainer, 'out', None) is not None:  # the gaps of each fit, for figures redrawn without retraining
+    if getattr(state.trainer, 'out', None) is not None and is_main():  # the gaps of each fit, for figures redrawn without retraining
         arr = g.cpu().numpy()
         _atomic(Path(state.trainer.out)/'gmm_fits'/f'epoch{state.epoch + 1:03d}.npy', lambda f: np.save(f, arr))
     if self.posterior == 'cached': self._r_cached = gmm_posterior(torch.nan_to_num(g_by_id), new)  # the fitted gaps' posteriors
@@ -305,7 +306,7 @@ def refit_period(refit_every) -> str:
 @patch
 def training_step(self:GMMGap, model, batch, state):
     x, y, idx = batch['x'], batch['y'], batch['idx']
-    feats = model.encode(x)
+    feats, y, idx = gather_batch(model.encode(x), y, idx)   # DDP: the global batch's features, labels, ids on every rank
     z = model.fuse(feats)
     uni = self._uni(model, feats)
     a, v = model.modalities
