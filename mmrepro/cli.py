@@ -16,6 +16,7 @@ from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 from .methods.cal import with_dataset_settings
 from .analysis.compare import compare_parser   # its handler: run_compare
+from .analysis.probe import probe_parser       # its handler: run_probe
 
 # %% auto #0
 __all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -84,7 +85,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,compare}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,compare,probe}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -105,7 +106,7 @@ def make_parser() -> argparse.ArgumentParser:
     t.add_argument('--no-progress', action='store_true', help='no progress bars')
     _preprocess_parser(sub)
     _evaluate_parser(sub)
-    compare_parser(sub)   # a subcommand whose module sets its `handler`
+    compare_parser(sub); probe_parser(sub)   # subcommands whose modules set their `handler`
     return p
 
 def config_from_args(a) -> dict:
