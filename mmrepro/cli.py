@@ -19,6 +19,7 @@ from .core import check_choice
 from .methods.cal import with_dataset_settings
 from .sweep import sweep_parser, sweep_main
 from .analysis.compare import compare_parser   # its handler: run_compare
+from .analysis.probe import probe_parser       # its handler: run_probe
 from .distributed import is_main
 
 # %% auto #0
@@ -94,7 +95,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep,compare}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep,compare,probe}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -116,7 +117,7 @@ def make_parser() -> argparse.ArgumentParser:
     _preprocess_parser(sub)
     _evaluate_parser(sub)
     sweep_parser(sub)   # mmrepro.sweep
-    compare_parser(sub)   # a subcommand whose module sets its `handler`
+    compare_parser(sub); probe_parser(sub)   # subcommands whose modules set their `handler`
     return p
 
 def config_from_args(a) -> dict:
