@@ -10,3 +10,4 @@ from ..train import METHODS, Method
 from . import baselines, gmm_gap, midas, mixup, cal
 from . import alternating
 from . import remix
+from . import relearning
