@@ -4,6 +4,7 @@
 
 # %% ../../nbs/57_methods_relearning.ipynb #0ca2cff1
 from __future__ import annotations
+import math
 import torch
 from fastcore.basics import patch
 from ..core import ConfigError, check_range, check_int
