@@ -4,7 +4,7 @@
 
 # %% ../../nbs/57_methods_relearning.ipynb #0ca2cff1
 from __future__ import annotations
-import math
+import math, warnings
 import torch
 from fastcore.basics import patch
 from ..core import ConfigError, check_range, check_int
@@ -87,11 +87,16 @@ def reinit_epochs(self:DnR) -> list:
 
 @patch
 def configure(self:DnR, cfg):
-    Method.configure(self, cfg)
+    "Resolve the schedule; refuse one set by the user that re-initialises before no epoch, fit an unset one into a short run."
+    user_set = self.reinit_epoch is not None or self.reinit_first is not None
+    Method.configure(self, cfg); self.reinit_epoch = max(1, self.reinit_epoch)
+    if cfg.epochs < 2:
+        warnings.warn(f"dnr with train.epochs={cfg.epochs}: no epoch follows a re-initialisation, so this run is joint training"); return
     first = self.reinit_epochs()[0]
-    if first > cfg.epochs - 2:
-        raise ConfigError(f"dnr's first re-initialisation comes after epoch {first + 1} (method.reinit_first / reinit_epoch), and train.epochs={cfg.epochs} "
-                          f"leaves no epoch after it to train: the run would be joint training. Lower method.reinit_first (0: after the first epoch) or raise train.epochs")
+    if first <= cfg.epochs - 2: return
+    if not user_set: self.reinit_first = cfg.epochs - 2; return   # a 2-epoch run: after the first epoch
+    raise ConfigError(f"dnr's first re-initialisation comes after epoch {first + 1} (method.reinit_first / reinit_epoch), and train.epochs={cfg.epochs} "
+                      f"leaves no epoch after it to train: the run would be joint training. Lower method.reinit_first (0: after the first epoch) or raise train.epochs")
 
 @patch
 def on_fit_start(self:DnR, trainer):
