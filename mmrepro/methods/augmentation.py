@@ -15,7 +15,7 @@ from .midas import MisalignedValidationLog
 
 # %% auto #0
 __all__ = ['powmix_factors', 'powmix_lambdas', 'powmix_labels', 'PowMix', 'vae_hidden', 'VAEAugmenter', 'lemda_kld',
-           'lemda_consistency', 'LeMDA']
+           'lemda_consistency', 'DeviceAdam', 'LeMDA']
 
 # %% ../../nbs/52_methods_augmentation.ipynb #64228f10
 def powmix_factors(n:int, B:int, alpha:float=1.0, power:float=4.0, tuple_size:int=0, device=None) -> torch.Tensor:
@@ -137,6 +137,31 @@ def lemda_consistency(p_logits, q_logits, threshold:float=0.5) -> torch.Tensor:
     kl = (F.softmax(p_logits, 1) * (F.log_softmax(p_logits, 1) - F.log_softmax(q_logits, 1))).sum(1)
     return (kl * (F.softmax(q_logits, 1).max(1).values > threshold)).mean()
 
+# %% ../../nbs/52_methods_augmentation.ipynb #964b1797
+class DeviceAdam:
+    "Adam (torch.optim.Adam's update, L2 weight decay) with its step count on the device and an on-device skip flag."
+    def __init__(self, params, lr:float=1e-4, betas=(0.9, 0.999), eps:float=1e-8, weight_decay:float=0.0):
+        self.params = list(params); self.lr, self.betas, self.eps, self.wd = lr, betas, eps, weight_decay
+        self.m, self.v = [torch.zeros_like(p) for p in self.params], [torch.zeros_like(p) for p in self.params]
+        self.t = torch.zeros((), device=self.params[0].device)
+    @torch.no_grad()
+    def step(self, skip:torch.Tensor|None=None):
+        "One update of every parameter with a gradient; none where `skip` (0-d) is non-zero."
+        keep = torch.ones((), device=self.t.device) if skip is None else (skip == 0).float()
+        (b1, b2), ok = self.betas, keep.bool()
+        self.t += keep; t = self.t.clamp_min(1)
+        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        for p, m, v in zip(self.params, self.m, self.v):
+            if p.grad is None: continue
+            g = torch.where(ok, p.grad + self.wd * p, torch.zeros_like(p))      # an overflowing gradient never reaches the moments
+            m.add_((1 - b1) * keep * (g - m)); v.add_((1 - b2) * keep * (g * g - v))
+            p.sub_(keep * self.lr * (m / bc1) / ((v / bc2).sqrt() + self.eps))
+    def zero_grad(self, set_to_none:bool=True):
+        for p in self.params: p.grad = None
+    def state_dict(self) -> dict: return dict(m=self.m, v=self.v, t=self.t)
+    def load_state_dict(self, d:dict):
+        for a, b in zip(self.m + self.v + [self.t], d['m'] + d['v'] + [d['t']]): a.copy_(b)
+
 # %% ../../nbs/52_methods_augmentation.ipynb #4778287e
 @METHODS.register('lemda', help="LeMDA (ICLR 2023, lzcemma/LeMDA): a VAE augmentation network in feature space, adversarial + consistency, its own Adam")
 class LeMDA(MisalignedValidationLog, Method):
@@ -166,7 +191,7 @@ def on_fit_start(self:LeMDA, trainer):
     model = trainer.model
     self._dims = {m: int(model.encoders[m].out_dim) for m in model.modalities}
     self._aug = VAEAugmenter(sum(self._dims.values()), self.z_dim, self.n_layer, self.dropout, self.relu_noise).to(trainer.device)
-    self._opt = torch.optim.Adam(self._aug.parameters(), lr=self.aug_lr, weight_decay=self.aug_weight_decay)
+    self._opt = DeviceAdam(self._aug.parameters(), lr=self.aug_lr, weight_decay=self.aug_weight_decay)
     if self._pending is not None:
         self._aug.load_state_dict(self._pending['augmenter']); self._opt.load_state_dict(self._pending['aug_opt']); self._pending = None
     super(LeMDA, self).on_fit_start(trainer)
@@ -210,10 +235,11 @@ def training_step(self:LeMDA, model, batch, state):
 # %% ../../nbs/52_methods_augmentation.ipynb #e8e3af95
 @patch
 def after_backward(self:LeMDA, model, state):
-    "Step the augmenter's optimiser on the gradients of the trainer's backward pass (through the fp16 scaler when there is one)."
-    for p in self._aug.parameters():
-        if p.grad is not None: p.grad = all_reduce_mean(p.grad)
-    scaler = getattr(state.trainer, 'scaler', None)
-    if scaler is not None: scaler.unscale_(self._opt); scaler.step(self._opt)
-    else: self._opt.step()
-    self._opt.zero_grad(set_to_none=True)
+    "Step the augmenter's Adam on the gradients of the trainer's backward pass; under fp16 unscaled, and skipped on the device on overflow."
+    grads = [all_reduce_mean(p.grad) for p in self._aug.parameters() if p.grad is not None]   # DDP: the augmenter is outside the DDP model
+    scaler, skip = getattr(state.trainer, 'scaler', None), None
+    if scaler is not None and grads:
+        skip = torch.zeros((), device=grads[0].device)
+        torch._amp_foreach_non_finite_check_and_unscale_(grads, skip, scaler._scale.double().reciprocal().float().to(skip.device))
+    for p, g in zip([p for p in self._aug.parameters() if p.grad is not None], grads): p.grad = g
+    self._opt.step(skip); self._opt.zero_grad()
