@@ -23,7 +23,7 @@ from .datasets.nyud2 import NYUD2_CLASSES
 __all__ = ['AVE_FIXTURE_EVENTS', 'MVSA_FIXTURE_CONFLICTS', 'write_video', 'fixture_frames', 'frame_second',
            'make_avdigits_fixture', 'fixture_photo_id', 'make_cremad_fixture', 'make_ave_fixture', 'make_ks_fixture',
            'shared_data', 'make_ucf101_fixture', 'make_mvsa_fixture', 'make_nyud2_fixture', 'tiny_data',
-           'make_mosi_fixture', 'make_mfeat_fixture', 'make_tiny_bert']
+           'make_food101_fixture', 'make_mosi_fixture', 'make_mfeat_fixture', 'make_tiny_bert']
 
 # %% ../nbs/40_testing.ipynb #9c049109
 def _encode_audio(c, stream, wave, sr):
@@ -251,6 +251,33 @@ def tiny_data(n:int=240, strong:float=2.0, weak:float=0.5, num_classes:int=3, na
     a, b = round(parts[0] * n), round((parts[0] + parts[1]) * n)
     return MMData('tiny', ds.subset(range(a)), ds.subset(range(a, b)), ds.subset(range(b, n)), [str(c) for c in range(num_classes)],
                   {m: (num_classes,) for m in names})
+
+# %% ../nbs/40_testing.ipynb #a78f1e43
+def make_food101_fixture(root, form:str='kaggle', classes=('apple_pie', 'sushi', 'waffles'), n_train:int=4, n_test:int=2,
+                         header:bool=False, size=(40, 48), seed:int=0) -> Path:
+    "Write a tiny UPMC Food-101 look-alike under `root` in the 'kaggle', 'jsonl' (MMBT/QMF, with dev.jsonl) or 'midas_jsonl' form."
+    import csv
+    root, rng = Path(root), np.random.default_rng(seed)
+    rows = {}
+    for part, n in (('train', n_train), ('test', n_test)):
+        for ci, c in enumerate(classes):
+            (root/'images'/part/c).mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                img = np.clip(rng.normal(60 + 60 * ci, 30, (*size, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(root/'images'/part/c/f'{c}_{i}.jpg', quality=90)
+                rows.setdefault(part, []).append((f'{c}_{i}.jpg', f"RT homemade #{c.replace('_', ' ')} recipe http://t.co/{i}", c))
+    if form == 'kaggle':
+        (root/'texts').mkdir(exist_ok=True)
+        for part, rs in rows.items():
+            with open(root/'texts'/f'{part}_titles.csv', 'w', newline='') as f:
+                w = csv.writer(f); header and w.writerow(['Image_path', 'text', 'label']); w.writerows(rs)
+        return root
+    img = lambda part, r: f'images/{part}/{r[2]}/{r[0]}' if form == 'jsonl' else f'{r[2]}/{r[0]}'
+    line = lambda part, r: json.dumps(dict(id=r[0], label=r[2], text=r[1], img=img(part, r)))
+    dev = rows['train'][::max(1, len(rows['train']) // 2)][:2] if form == 'jsonl' else []
+    files = dict(train=[r for r in rows['train'] if r not in dev], test=rows['test']) | (dict(dev=dev) if dev else {})
+    for name, rs in files.items(): (root/f'{name}.jsonl').write_text(''.join(line('test' if name == 'test' else 'train', r) + '\n' for r in rs))
+    return root
 
 # %% ../nbs/40_testing.ipynb #c7930b10
 def make_mosi_fixture(path, form:str='mult', n=(40, 10, 20), steps:int=50, dims=(('text', 300), ('audio', 5), ('vision', 20)), seed:int=0) -> Path:
