@@ -18,6 +18,7 @@ from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 from .methods.cal import with_dataset_settings
 from .sweep import sweep_parser, sweep_main
+from .analysis.compare import compare_parser   # its handler: run_compare
 
 # %% auto #0
 __all__ = ['FEATURE_DATASETS', 'run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -92,7 +93,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep,compare}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -114,6 +115,7 @@ def make_parser() -> argparse.ArgumentParser:
     _preprocess_parser(sub)
     _evaluate_parser(sub)
     sweep_parser(sub)   # mmrepro.sweep
+    compare_parser(sub)   # a subcommand whose module sets its `handler`
     return p
 
 def config_from_args(a) -> dict:
@@ -151,6 +153,7 @@ def main(argv=None):
     if a.command is None: p.print_help(); return 0
     if a.command == 'sweep': return sweep_main(a)
     try:
+        if hasattr(a, 'handler'): return a.handler(a)
         if a.command == 'preprocess':
             folder = run_preprocess(a)
             if a.dataset in FEATURE_DATASETS:
