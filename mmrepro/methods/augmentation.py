@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from ..core import ConfigError, check_choice, check_range, check_int
 from ..train import Method, METHODS, unimodal_probe_loss
-from ..distributed import all_reduce_mean
+from ..distributed import gather_batch
 from .midas import MisalignedValidationLog
 
 # %% auto #0
@@ -78,7 +78,7 @@ def _n_mixed(self:PowMix, B:int) -> int:
 @patch
 def training_step(self:PowMix, model, batch, state):
     x, y = batch['x'], batch['y']
-    feats = model.encode(x)
+    feats, y = gather_batch(model.encode(x), y)   # DDP: the global batch's features and labels on every rank
     loss_probe, logs = unimodal_probe_loss(model, feats, y)
     z = model.fuse(feats).float()
     l_clean = F.cross_entropy(z, y)
@@ -214,7 +214,7 @@ def _split(self:LeMDA, h:torch.Tensor) -> dict:
 @patch
 def training_step(self:LeMDA, model, batch, state):
     x, y = batch['x'], batch['y']
-    feats = model.encode(x)
+    feats, y = gather_batch(model.encode(x), y)   # DDP: the global batch's features and labels on every rank
     loss_probe, logs = unimodal_probe_loss(model, feats, y)
     h = torch.cat([feats[m] for m in self._dims], 1)
     hd = h.detach()
@@ -236,10 +236,9 @@ def training_step(self:LeMDA, model, batch, state):
 @patch
 def after_backward(self:LeMDA, model, state):
     "Step the augmenter's Adam on the gradients of the trainer's backward pass; under fp16 unscaled, and skipped on the device on overflow."
-    grads = [all_reduce_mean(p.grad) for p in self._aug.parameters() if p.grad is not None]   # DDP: the augmenter is outside the DDP model
+    grads = [p.grad for p in self._aug.parameters() if p.grad is not None]   # the same on every DDP rank (see above)
     scaler, skip = getattr(state.trainer, 'scaler', None), None
     if scaler is not None and grads:
         skip = torch.zeros((), device=grads[0].device)
         torch._amp_foreach_non_finite_check_and_unscale_(grads, skip, scaler._scale.double().reciprocal().float().to(skip.device))
-    for p, g in zip([p for p in self._aug.parameters() if p.grad is not None], grads): p.grad = g
     self._opt.step(skip); self._opt.zero_grad()
