@@ -11,3 +11,4 @@ from . import baselines, gmm_gap, midas, mixup, cal
 from . import alternating
 from . import remix
 from . import relearning
+from . import augmentation
