@@ -6,7 +6,7 @@
 from __future__ import annotations
 import torch
 import torch.nn.functional as F
-from ..core import ConfigError, check_range
+from ..core import ConfigError, check_range, check_bool
 from ..train import Method, METHODS, TrainState
 from ..distributed import is_distributed, all_reduce_mean
 from fastcore.basics import patch
@@ -42,9 +42,7 @@ class MMPareto(Method):
     name = 'mmpareto'
     def __init__(self, gamma:float=1.5, release_zero_norm_nan:bool=False):
         self.gamma = check_range('method.gamma', gamma, lo=0, lo_open=True)
-        if not isinstance(release_zero_norm_nan, bool):
-            raise ConfigError(f"method.release_zero_norm_nan={release_zero_norm_nan!r} is not valid: expected true or false")
-        self.release_zero_norm_nan = release_zero_norm_nan
+        self.release_zero_norm_nan = check_bool('method.release_zero_norm_nan', release_zero_norm_nan)
         self._losses, self._acc = None, None
     def training_step(self, model, batch, state):
         feats = model.encode(batch['x'])
