@@ -57,7 +57,7 @@ def _class_sums(self:PMR, trainer, epoch:int) -> tuple:
     ds, bs, model = trainer.train_ds, trainer.cfg.batch_size, trainer.model
     n = min(len(ds), max(1, math.floor(math.ceil(len(ds) / bs) * self.proto_fraction + 1e-9)) * bs)
     g = torch.Generator().manual_seed(trainer.cfg.seed * 1_000_003 + epoch + 7_919)
-    sub = ds.subset(torch.randperm(len(ds), generator=g)[:n])
+    sub = ds.subset(torch.randperm(len(ds), generator=g)[:n].to(ds.y.device))
     gen = torch.Generator(device=trainer.device).manual_seed(trainer.cfg.seed * 1_000_003 + epoch + 7_919)
     sums, counts, was = {}, 0., model.training
     model.eval()
