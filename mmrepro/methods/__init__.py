@@ -12,3 +12,5 @@ from . import alternating
 from . import remix
 from . import relearning
 from . import augmentation
+from . import pareto
+from . import modulation
