@@ -9,3 +9,4 @@ __all__ = []
 from ..train import METHODS, Method
 from . import baselines, gmm_gap, midas, mixup, cal
 from . import valuation
+from . import cooperation
