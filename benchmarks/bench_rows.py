@@ -53,7 +53,8 @@ def avdigits(args):
     RES.mkdir(parents=True, exist_ok=True); per_seed.to_csv(CSV, index=False, float_format='%.4f')
     table, diffs = mean_std(per_seed, 'AV-Digits, cpu protocol, test % at the last epoch'), paired_diffs(per_seed, 'joint')
     cmd = f"python benchmarks/bench_rows.py avdigits --data-root DATA --seeds {' '.join(map(str, args.seeds))}"
-    SUMMARY.write_text(f"Made by `{cmd}` ({len(runs)} runs in {time.time() - t0:.0f} s, {machine()['date']}, OMP_NUM_THREADS="
+    SUMMARY.write_text(f"Made by `{cmd}` ({len(runs)} runs, trained or read back from their folders under runs/p4_rows_a_avdigits, "
+                       f"this call {time.time() - t0:.0f} s, {machine()['date']}, OMP_NUM_THREADS="
                        f"{os.environ.get('OMP_NUM_THREADS', 'unset')}, other jobs sharing the 2 cores). Protocol: "
                        f"`protocol_config('cpu', 'avdigits')` = {json.dumps(base['train'])}; every method at its defaults.\n\n"
                        + table.to_markdown() + "\n\nSeed-paired difference to joint (`paired_diffs`):\n\n" + diffs.to_markdown() + "\n")
