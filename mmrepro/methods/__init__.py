@@ -14,3 +14,5 @@ from . import relearning
 from . import augmentation
 from . import pareto
 from . import modulation
+from . import valuation
+from . import cooperation
