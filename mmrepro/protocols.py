@@ -8,7 +8,8 @@ import copy
 from .core import ConfigError, check_choice
 
 # %% auto #0
-__all__ = ['CPU_DATA', 'CPU_SIZES', 'TRAIN', 'BASELINE_LR', 'REAL', 'NOISE', 'QMF_DATA', 'protocol_config']
+__all__ = ['CPU_DATA', 'CPU_SIZES', 'TRAIN', 'BASELINE_LR', 'REAL', 'NOISE', 'MIDAS_ONLY', 'QMF_DATA', 'midas_only_config',
+           'protocol_config']
 
 # %% ../nbs/01k_protocols.ipynb #8f69ab09
 CPU_DATA = dict(synthetic=dict(data=dict(n_train=240, n_val=60, n_test=60, frontend='stft_small'), train=dict(epochs=4, batch_size=16)),
@@ -28,11 +29,25 @@ BASELINE_LR = dict(remix=1e-3)   # protocols whose baselines train at another le
 REAL = ('cremad', 'ave', 'ks', 'ucf101')
 NOISE = ('mvsa', 'nyud2')   # the noise-robustness datasets of QMF, trained under the qmf protocol
 
+# %% ../nbs/01k_protocols.ipynb #cfffff5f
+MIDAS_ONLY = ('food101', 'mosi')   # datasets of MIDAS's Table 1 and appendix, run under its preset only
+
+def midas_only_config(protocol:str, dataset:str, cache_dir:str='', seed:int=0) -> dict:
+    "The {protocol, data, model, train} of Food-101 or CMU-MOSI under the `midas` preset (the only one they have)."
+    if protocol != 'midas': raise ConfigError(f"dataset={dataset!r} runs under preset 'midas' only (MIDAS's Table 1 and appendix), not {protocol!r}")
+    if not cache_dir: raise ConfigError(f"dataset={dataset!r} needs cache_dir, the folder written by `mmrepro preprocess {dataset}`")
+    train = copy.deepcopy(TRAIN['midas'])
+    if dataset == 'food101':
+        return dict(protocol=protocol, data=dict(name='food101', cache_dir=cache_dir, split='midas', split_seed=seed),
+                    model=dict(encoder={'visual': 'resnet18', 'text': 'text'}), train=train | dict(epochs=30, step_size=15))
+    return dict(protocol=protocol, data=dict(name='mosi', cache_dir=cache_dir, labels='binary'), model=dict(encoder='seq_transformer'), train=train | dict(lr=1e-2))
+
 # %% ../nbs/01k_protocols.ipynb #fbc8e176
 def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='', seed:int=0, baseline:bool=False, size:str='default') -> dict:
     "The {protocol, data, model, train} of `protocol` on `dataset` (a config for `run_experiment`, without its method)."
     check_choice('preset', protocol, list(TRAIN))
-    check_choice('dataset', dataset, ['synthetic', 'avdigits', *REAL, *NOISE])
+    check_choice('dataset', dataset, ['synthetic', 'avdigits', *REAL, *NOISE, *MIDAS_ONLY])
+    if dataset in MIDAS_ONLY: return midas_only_config(protocol, dataset, cache_dir, seed)
     check_choice('size', size, list(CPU_SIZES))
     train = copy.deepcopy(TRAIN[protocol])
     if baseline and protocol in BASELINE_LR: train['lr'] = BASELINE_LR[protocol]
