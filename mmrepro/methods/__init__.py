@@ -8,3 +8,4 @@ __all__ = []
 # %% ../../nbs/01g_methods.ipynb #57e9aeef
 from ..train import METHODS, Method
 from . import baselines, gmm_gap, midas, mixup, cal
+from . import objectives
