@@ -4,7 +4,7 @@
 
 # %% ../../nbs/06_benchmark.ipynb #b337b72a
 from __future__ import annotations
-import ctypes, statistics, tempfile, time
+import ctypes, gc, statistics, tempfile, time
 from pathlib import Path
 import torch
 from ..core import ConfigError
@@ -26,42 +26,54 @@ def peak_rss_since(rss0:int|None) -> float|None:
     "MB of peak RSS above `rss0` (KiB) since the last `reset_peak_rss`."
     return None if rss0 is None else (_status_kb('VmHWM') - rss0) / 1024
 
+class rss_tracks_live:
+    "Within the block, glibc serves allocations >= `threshold` bytes by mmap and trims freed heap at once (RSS ~ live memory)."
+    M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, DEFAULT = -1, -3, 128 * 1024
+    def __init__(self, threshold:int=64 * 1024): self.threshold = threshold
+    def _set(self, trim, mmap):
+        try: libc = ctypes.CDLL('libc.so.6'); libc.mallopt(self.M_TRIM_THRESHOLD, trim); libc.mallopt(self.M_MMAP_THRESHOLD, mmap)
+        except (OSError, AttributeError): pass
+    def __enter__(self): self._set(0, self.threshold); return self
+    def __exit__(self, *a): self._set(self.DEFAULT, self.DEFAULT)   # glibc's static defaults
+
 # %% auto #0
-__all__ = ['VARIANT_OF', 'reset_peak_rss', 'peak_rss_since', 'step_cost', 'measure_costs', 'benchmark_variants']
+__all__ = ['VARIANT_OF', 'reset_peak_rss', 'peak_rss_since', 'rss_tracks_live', 'step_cost', 'measure_costs',
+           'benchmark_variants']
 
 # %% ../../nbs/06_benchmark.ipynb #33373764
-def step_cost(config:dict, data=None, steps:int=10, epochs:int=3) -> dict:
-    "Train `config` for `epochs` epochs of at most `steps` steps: per-step training time (median of the later epochs) and extra peak memory (MB)."
+def step_cost(config:dict, data=None, steps:int=10, epochs:int=2, memory:bool=False) -> dict:
+    "Train `config` for `epochs` epochs of at most `steps` steps: per-step training time of the last epoch (ms), or with `memory` its peak memory (MB)."
     from mmrepro.experiment import run_experiment, merge_config
-    cfg = merge_config(config, dict(train=dict(epochs=epochs, max_steps_per_epoch=steps, progress=False)))
-    dev = cfg.get('train', {}).get('device', 'auto')
-    cuda = torch.cuda.is_available() and dev in ('auto', 'cuda') or str(dev).startswith('cuda')
-    if cuda: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
-    rss0 = None if cuda else reset_peak_rss()
+    cfg = merge_config(config, dict(train=dict(epochs=epochs, max_steps_per_epoch=steps, progress=False, async_checkpoint=not memory)))   # no writer thread's host copy in the peak
+    dev = str(cfg.get('train', {}).get('device', 'auto'))
+    cuda = torch.cuda.is_available() and (dev == 'auto' or dev.startswith('cuda'))
+    if memory and cuda: torch.cuda.synchronize(); torch.cuda.reset_peak_memory_stats(); base = torch.cuda.memory_allocated()
+    gc.collect(); rss0 = reset_peak_rss() if memory and not cuda else None
     with tempfile.TemporaryDirectory() as d: r = run_experiment(cfg, d, data=data)
-    peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if cuda else peak_rss_since(rss0)
+    if memory:
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if cuda else peak_rss_since(rss0)
+        return dict(peak_mb=peak, memory='cuda max_memory_allocated' if cuda else 'peak RSS (VmHWM), mmap >= 64 KB' if peak is not None else 'not measured')
     sizes, bs = r['config']['data']['sizes'], r['config']['train']['batch_size']
     n = min(steps, max(sizes['train'] // bs, 1))
-    per = [e['train_seconds'] / n for e in r['timing']['per_epoch']]
-    return dict(step_ms=1e3 * statistics.median(per[1:] or per), peak_mb=peak, steps=n, device=r['timing']['device'],
-                memory='cuda max_memory_allocated' if cuda else 'peak RSS (VmHWM)' if peak is not None else 'not measured')
+    return dict(step_ms=1e3 * r['timing']['per_epoch'][-1]['train_seconds'] / n, steps=n, device=r['timing']['device'])
 
 # %% ../../nbs/06_benchmark.ipynb #fd5b85c9
-def measure_costs(configs:dict, data=None, steps:int=10, epochs:int=3, repeats:int=1, baseline:str='joint', warmup:bool=True):
-    "Per-step time and extra peak memory of each {name: config}, interleaved over `repeats` rounds; a DataFrame relative to `baseline`."
+def measure_costs(configs:dict, data=None, steps:int=10, epochs:int=2, repeats:int=1, baseline:str='joint', warmup:bool=True):
+    "Per-step time (the fastest of `repeats` interleaved rounds) and, in a separate pass, extra peak memory of each {name: config}, relative to `baseline`."
     import pandas as pd
     if baseline not in configs: raise ConfigError(f"measure_costs: the baseline {baseline!r} is not among {list(configs)}")
     if warmup: step_cost(configs[baseline], data, steps, 1)   # first-run costs (lazy initialisation) out of the table
-    best = {}
+    rows = {}
     for _ in range(repeats):
         for name, cfg in configs.items():
             c = step_cost(cfg, data, steps, epochs)
-            b = best.setdefault(name, c)
-            b['step_ms'] = min(b['step_ms'], c['step_ms'])
-            if c['peak_mb'] is not None: b['peak_mb'] = min(b['peak_mb'], c['peak_mb'])
-    df = pd.DataFrame(best).T
+            rows[name] = c if name not in rows or c['step_ms'] < rows[name]['step_ms'] else rows[name]
+    with rss_tracks_live():
+        step_cost(configs[baseline], data, steps, epochs, memory=True)   # the mmap mode's own first-run costs out of the table
+        for name, cfg in configs.items(): rows[name].update(step_cost(cfg, data, steps, epochs, memory=True))
+    df = pd.DataFrame(rows).T
     df['time x joint'] = df['step_ms'].astype(float) / float(df.loc[baseline, 'step_ms'])
-    df['extra peak MB'] = df['peak_mb'].astype(float) - float(df.loc[baseline, 'peak_mb']) if df['peak_mb'].notna().all() else np.nan
+    df['extra peak MB'] = df['peak_mb'].astype(float) - float(df.loc[baseline, 'peak_mb']) if df['peak_mb'].notna().all() else float('nan')
     return df[['step_ms', 'time x joint', 'peak_mb', 'extra peak MB', 'steps', 'device', 'memory']]
 
 # %% ../../nbs/06_benchmark.ipynb #2326e624
