@@ -56,7 +56,8 @@ def run_experiment(config:dict, out_dir, data=None, run_name:str|None=None) -> d
     data, model, method, tcfg = build_run(config, data)
     trainer = Trainer(model, data, method, tcfg, out_dir, run_config=config)
     if run_name is not None: trainer.out = Path(out_dir) / f"{run_name}_{trainer.hash}"
-    return dict(trainer.fit(), run_dir=str(trainer.out))
+    try: return dict(trainer.fit(), run_dir=str(trainer.out))
+    except Exception as e: e.run_dir = str(trainer.out); raise   # where the run was: a sweep writes its error.txt there
 
 # %% ../nbs/01h_experiment.ipynb #bd91732a
 def import_modules(names) -> list:
