@@ -191,6 +191,9 @@ class UMT(Method):
             model.umt_teachers = nn.ModuleDict({m: _Teacher(load_teacher(self.teachers[m], m, model.encoders[m].out_dim)) for m in model.modalities})
         else: model.umt_teachers = nn.ModuleDict({m: _Teacher(fresh_copy(model.encoders[m]), model.num_classes) for m in model.modalities})
         return model
+    def config(self) -> dict:
+        "The options, with the teachers' run folders (a dict) recorded and hashed when given."
+        return super().config() | ({'teachers': dict(sorted(self.teachers.items()))} if self.teachers else {})
 
 # %% ../../nbs/58_methods_objectives.ipynb #97193dbf
 @patch
