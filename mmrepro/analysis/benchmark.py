@@ -58,23 +58,24 @@ def step_cost(config:dict, data=None, steps:int=10, epochs:int=2, memory:bool=Fa
     return dict(step_ms=1e3 * r['timing']['per_epoch'][-1]['train_seconds'] / n, steps=n, device=r['timing']['device'])
 
 # %% ../../nbs/06_benchmark.ipynb #fd5b85c9
-def measure_costs(configs:dict, data=None, steps:int=10, epochs:int=2, repeats:int=1, baseline:str='joint', warmup:bool=True):
-    "Per-step time (the fastest of `repeats` interleaved rounds) and, in a separate pass, extra peak memory of each {name: config}, relative to `baseline`."
+def measure_costs(configs:dict, data=None, steps:int=10, epochs:int=2, repeats:int=1, baseline:str='joint', warmup:bool=True, time:bool=True):
+    "Per-step time (the fastest of `repeats` interleaved rounds; skipped if not `time`) and, in a separate pass, extra peak memory of each {name: config}, relative to `baseline`."
     import pandas as pd
     if baseline not in configs: raise ConfigError(f"measure_costs: the baseline {baseline!r} is not among {list(configs)}")
-    if warmup: step_cost(configs[baseline], data, steps, 1)   # first-run costs (lazy initialisation) out of the table
-    rows = {}
-    for _ in range(repeats):
-        for name, cfg in configs.items():
-            c = step_cost(cfg, data, steps, epochs)
-            rows[name] = c if name not in rows or c['step_ms'] < rows[name]['step_ms'] else rows[name]
+    rows = {n: {} for n in configs}
+    if time:
+        if warmup: step_cost(configs[baseline], data, steps, 1)   # first-run costs (lazy initialisation) out of the table
+        for _ in range(repeats):
+            for name, cfg in configs.items():
+                c = step_cost(cfg, data, steps, epochs)
+                if not rows[name] or c['step_ms'] < rows[name]['step_ms']: rows[name] = c
     with rss_tracks_live():
         step_cost(configs[baseline], data, steps, epochs, memory=True)   # the mmap mode's own first-run costs out of the table
         for name, cfg in configs.items(): rows[name].update(step_cost(cfg, data, steps, epochs, memory=True))
     df = pd.DataFrame(rows).T
-    df['time x joint'] = df['step_ms'].astype(float) / float(df.loc[baseline, 'step_ms'])
+    if time: df['time x joint'] = df['step_ms'].astype(float) / float(df.loc[baseline, 'step_ms'])
     df['extra peak MB'] = df['peak_mb'].astype(float) - float(df.loc[baseline, 'peak_mb']) if df['peak_mb'].notna().all() else float('nan')
-    return df[['step_ms', 'time x joint', 'peak_mb', 'extra peak MB', 'steps', 'device', 'memory']]
+    return df[[k for k in ['step_ms', 'time x joint', 'peak_mb', 'extra peak MB', 'steps', 'device', 'memory'] if k in df]]
 
 # %% ../../nbs/06_benchmark.ipynb #2326e624
 VARIANT_OF = {'joint_misval': 'joint', 'joint_train_eval': 'joint', 'feature_mixup': 'mm'}   # method -> the method it is a variant of
