@@ -1,7 +1,7 @@
 """Cost of every registered method relative to joint training (protocol.md section 8): per-step training time and
 extra peak memory, measured in one process, one method after the other, interleaved over `--repeats` rounds (the
-fastest step time and the smallest peak of each method are kept, so that a round slowed by other jobs on the machine
-does not count).
+median over rounds of each method's time over joint training's in the same round, so that a while when other jobs
+slow the machine slows both).
 
     python benchmarks/bench_costs.py                      # the embedded data, cpu protocol ('grid' size), every method
     python benchmarks/bench_costs.py --device cuda --preset ogmge --dataset cremad --data-root CACHE   # a paper preset on a GPU
@@ -52,7 +52,7 @@ def measure(a) -> Path:
 def report():
     lines = [MARKER, '## Method costs relative to joint training (`bench_costs.py`)', '',
              'Per-step training time and extra peak memory of every registered method, measured in one process one method',
-             'after the other, time interleaved over rounds (the fastest kept), memory in a separate pass. CPU memory is the peak',
+             'after the other, time interleaved over rounds (median of each round's ratio to joint), memory in a separate pass. CPU memory is the peak',
              'resident set size with allocations >= 64 KB served by mmap (resolution about 0.3 MB); GPU memory is',
              '`torch.cuda.max_memory_allocated`. Times on a machine shared with other jobs are noisy: compare within one table.', '']
     for f in sorted(RES.glob('costs_*.json')):
@@ -69,7 +69,7 @@ if __name__ == '__main__':
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('what', nargs='?', default='measure', choices=['measure', 'report'])
     ap.add_argument('--preset', default='cpu'); ap.add_argument('--dataset', default='synthetic'); ap.add_argument('--data-root', default='')
-    ap.add_argument('--device', default='cpu'); ap.add_argument('--steps', type=int, default=6); ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--device', default='cpu'); ap.add_argument('--steps', type=int, default=6); ap.add_argument('--repeats', type=int, default=5)
     ap.add_argument('--methods', nargs='*', default=[])
     a = ap.parse_args()
     if a.what == 'measure': measure(a)

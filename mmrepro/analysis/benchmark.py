@@ -59,21 +59,21 @@ def step_cost(config:dict, data=None, steps:int=10, epochs:int=2, memory:bool=Fa
 
 # %% ../../nbs/06_benchmark.ipynb #fd5b85c9
 def measure_costs(configs:dict, data=None, steps:int=10, epochs:int=2, repeats:int=1, baseline:str='joint', warmup:bool=True, time:bool=True):
-    "Per-step time (the fastest of `repeats` interleaved rounds; skipped if not `time`) and, in a separate pass, extra peak memory of each {name: config}, relative to `baseline`."
+    "Per-step time (median over `repeats` interleaved rounds, each round's ratio to `baseline`; skipped if not `time`) and, in a separate pass, extra peak memory of each {name: config}."
     import pandas as pd
     if baseline not in configs: raise ConfigError(f"measure_costs: the baseline {baseline!r} is not among {list(configs)}")
-    rows = {n: {} for n in configs}
+    rows, ms = {n: {} for n in configs}, {n: [] for n in configs}
     if time:
         if warmup: step_cost(configs[baseline], data, steps, 1)   # first-run costs (lazy initialisation) out of the table
         for _ in range(repeats):
             for name, cfg in configs.items():
-                c = step_cost(cfg, data, steps, epochs)
-                if not rows[name] or c['step_ms'] < rows[name]['step_ms']: rows[name] = c
+                c = step_cost(cfg, data, steps, epochs); ms[name].append(c.pop('step_ms')); rows[name] = c
+        for name in configs:   # each round's time over the baseline's of the same round: a machine slowed for a while slows both
+            rows[name].update(step_ms=statistics.median(ms[name]), **{'time x joint': statistics.median(a / b for a, b in zip(ms[name], ms[baseline]))})
     with rss_tracks_live():
         step_cost(configs[baseline], data, steps, epochs, memory=True)   # the mmap mode's own first-run costs out of the table
         for name, cfg in configs.items(): rows[name].update(step_cost(cfg, data, steps, epochs, memory=True))
     df = pd.DataFrame(rows).T
-    if time: df['time x joint'] = df['step_ms'].astype(float) / float(df.loc[baseline, 'step_ms'])
     df['extra peak MB'] = df['peak_mb'].astype(float) - float(df.loc[baseline, 'peak_mb']) if df['peak_mb'].notna().all() else float('nan')
     return df[[k for k in ['step_ms', 'time x joint', 'peak_mb', 'extra peak MB', 'steps', 'device', 'memory'] if k in df]]
 
