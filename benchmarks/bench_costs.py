@@ -52,8 +52,9 @@ def measure(a) -> Path:
 def report():
     lines = [MARKER, '## Method costs relative to joint training (`bench_costs.py`)', '',
              'Per-step training time and extra peak memory of every registered method, measured in one process one method',
-             'after the other, time interleaved over rounds (median of each round's ratio to joint), memory in a separate pass. CPU memory is the peak',
-             'resident set size with allocations >= 64 KB served by mmap (resolution about 0.3 MB); GPU memory is',
+             'after the other: time over interleaved rounds (the median of each round\'s ratio to joint), memory in a separate',
+             'pass. CPU memory is the peak resident set size with allocations >= 64 KB served by mmap (resolution about 0.3 MB);',
+             'GPU memory is',
              '`torch.cuda.max_memory_allocated`. Times on a machine shared with other jobs are noisy: compare within one table.', '']
     for f in sorted(RES.glob('costs_*.json')):
         r = json.loads(f.read_text()); m = r['machine']
