@@ -16,3 +16,4 @@ from . import pareto
 from . import modulation
 from . import valuation
 from . import cooperation
+from . import objectives
