@@ -13,7 +13,8 @@ __all__ = ['CPU_DATA', 'CPU_SIZES', 'TRAIN', 'BASELINE_LR', 'REAL', 'NOISE', 'MI
 
 # %% ../nbs/01k_protocols.ipynb #8f69ab09
 CPU_DATA = dict(synthetic=dict(data=dict(n_train=240, n_val=60, n_test=60, frontend='stft_small'), train=dict(epochs=4, batch_size=16)),
-                avdigits=dict(data=dict(frontend='stft_small'), train=dict(epochs=16, batch_size=64, lr=0.02, select='last')))
+                avdigits=dict(data=dict(frontend='stft_small'), train=dict(epochs=16, batch_size=64, lr=0.02, select='last')),
+                mfeat=dict(data=dict(), train=dict(epochs=20, batch_size=64, clip_grad=40.0)))   # [ASSUMED] UCI Multiple Features: MLPs, clipped for every method
 CPU_SIZES = dict(default={}, grid=dict(synthetic=dict(n_train=120)))   # data overrides of the cpu protocol by size
 
 TRAIN = dict(
@@ -46,7 +47,7 @@ def midas_only_config(protocol:str, dataset:str, cache_dir:str='', seed:int=0) -
 def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='', seed:int=0, baseline:bool=False, size:str='default') -> dict:
     "The {protocol, data, model, train} of `protocol` on `dataset` (a config for `run_experiment`, without its method)."
     check_choice('preset', protocol, list(TRAIN))
-    check_choice('dataset', dataset, ['synthetic', 'avdigits', *REAL, *NOISE, *MIDAS_ONLY])
+    check_choice('dataset', dataset, ['synthetic', 'avdigits', 'mfeat', *REAL, *NOISE, *MIDAS_ONLY])
     if dataset in MIDAS_ONLY: return midas_only_config(protocol, dataset, cache_dir, seed)
     check_choice('size', size, list(CPU_SIZES))
     train = copy.deepcopy(TRAIN[protocol])
@@ -54,6 +55,10 @@ def protocol_config(protocol:str, dataset:str, data_root:str='', cache_dir:str='
     if protocol == 'cpu' and dataset not in CPU_DATA:
         raise ConfigError(f"preset='cpu' runs on {list(CPU_DATA)}: for {dataset!r} use a paper preset ({[p for p in TRAIN if p != 'cpu']})")
     if dataset == 'avdigits' and not data_root: raise ConfigError("dataset='avdigits' needs data_root, a folder holding fsdd/ and sign_digits/")
+    if dataset == 'mfeat':
+        if protocol != 'cpu': raise ConfigError(f"dataset='mfeat' runs under preset 'cpu' only (no paper reports it), not {protocol!r}")
+        if not data_root: raise ConfigError("dataset='mfeat' needs data_root, the folder of the six UCI Multiple Features files")
+        return dict(protocol=protocol, data=dict(name='mfeat', raw=data_root), model=dict(encoder='mlp'), train=dict(train, **CPU_DATA['mfeat']['train']))
     if (protocol == 'qmf') != (dataset in NOISE) and protocol != 'cpu':
         raise ConfigError(f"preset={protocol!r} on dataset={dataset!r}: the qmf protocol runs on {list(NOISE)}, and they run under it only")
     if dataset in (*REAL, *NOISE) and not cache_dir: raise ConfigError(f"dataset={dataset!r} needs cache_dir, the folder written by `mmrepro preprocess {dataset}`")
