@@ -150,17 +150,22 @@ def run_state(run:SweepRun, out_root) -> dict:
         if err.get('identity') == want: out = dict(out, state='failed', error=err.get('error'), run_dir=out['run_dir'] or err.get('run_dir'))
     return out
 
-# %% ../nbs/44_sweep.ipynb #ffff0bf6
+# %% ../nbs/44_sweep.ipynb #4269897c
 _DATA_CACHE = {}
 
-def _cached_data(config:dict):
-    "The dataset of a config's data section, loaded once per process (the last two kept)."
+def _cached_data(config:dict, wait:float=3600):
+    "The dataset of a config's data section, loaded once per process (the last two kept), waiting up to `wait` s for a cache another worker builds."
     from mmrepro.data import load_dataset
     d = dict(merge_config(default_config(), config)['data'])
     key = json.dumps(d, sort_keys=True, default=str)
     if key not in _DATA_CACHE:
         while len(_DATA_CACHE) >= 2: _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
-        _DATA_CACHE[key] = load_dataset(d.pop('name'), **d)
+        name, t0 = d.pop('name'), time.time()
+        while True:
+            try: _DATA_CACHE[key] = load_dataset(name, **d); break
+            except ConfigError as e:   # another worker builds the same cache: wait for it, as the error advises
+                if 'is building the cache' not in str(e) or time.time() - t0 > wait: raise
+                time.sleep(2.0)
     return _DATA_CACHE[key]
 
 def one_line(e:BaseException) -> str:
