@@ -19,7 +19,8 @@ except ImportError: _Checkpointable = object
 # %% auto #0
 __all__ = ['GRID_KEYS', 'SLURM_DEFAULTS', 'EXECUTORS', 'load_grid', 'SweepRun', 'expand_grid', 'run_state', 'one_line',
            'execute_run', 'worker_threads', 'SweepProgress', 'progress_table', 'SweepJob', 'slurm_options',
-           'SweepError', 'run_sweep', 'results', 'parse_method', 'grid_from_args', 'sweep_parser', 'sweep_main']
+           'SweepError', 'run_sweep', 'results', 'notebook_sweep', 'parse_method', 'grid_from_args', 'sweep_parser',
+           'sweep_main']
 
 # %% ../nbs/44_sweep.ipynb #ff0725e0
 GRID_KEYS = ('datasets', 'methods', 'seeds', 'options', 'preset', 'data_root', 'cache_dir', 'size', 'folder')
@@ -351,11 +352,20 @@ def run_sweep(runs:list, out_root, workers:int=1, executor:str='local', devices=
     return prog.states
 
 def results(outcomes:dict) -> dict:
-    "{key: result} of a finished sweep; a `SweepError` listing the failed runs if any failed."
+    "{key: result} of a finished sweep, each read from its run folder's result.json; a `SweepError` listing the failed runs if any failed."
     bad = {k: o for k, o in outcomes.items() if o['state'] != 'done'}
     if bad: raise SweepError(f"{len(bad)} of {len(outcomes)} runs did not finish (rerun to retry them): " +
                              '; '.join(f"{k}: {o.get('error') or o['state']}" for k, o in bad.items()))
-    return {k: o['result'] for k, o in outcomes.items()}
+    return {k: dict(read_json(Path(o['run_dir'])/'result.json'), run_dir=o['run_dir']) for k, o in outcomes.items()}
+
+# %% ../nbs/44_sweep.ipynb #921931a3
+def notebook_sweep(workers:int=1, executor:str='local', slurm_partition:str='', slurm:dict|None=None, device:str='auto') -> dict:
+    "The sweep keywords (workers, executor, devices, slurm) of a paper notebook's parameters."
+    check_choice('executor', executor, list(EXECUTORS)); check_int('workers', workers, lo=1)
+    s = dict(slurm or {})
+    if slurm_partition: s['partition'] = slurm_partition
+    if device == 'cuda': s.setdefault('gpus_per_job', 1)
+    return dict(workers=workers, executor=executor, devices='cpu' if device == 'cpu' else None, slurm=slurm_options(s))
 
 # %% ../nbs/44_sweep.ipynb #fcd7b56f
 def parse_method(s:str) -> dict:

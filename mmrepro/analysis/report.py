@@ -20,17 +20,19 @@ def run_name(name:str, seed:int) -> str:
     tag = ''.join(c if c.isalnum() or c in '_-' else '_' for c in name.replace(' -', '_no').replace(' ', '_'))
     return f"{tag}_seed{seed}"
 
-def run_grid(variants:dict, seeds:list, base:dict, out_dir, data_for=None, progress:bool=True) -> dict:
-    "Train every variant {name: method config} for every seed; {(name, seed): result}."
-    from tqdm.auto import tqdm
-    runs, t0 = {}, time.time()
-    jobs = [(s, n, m) for s in seeds for n, m in variants.items()]
-    for s, name, m in tqdm(jobs, desc='runs', disable=not progress):
-        dcfg, data = data_for(s) if data_for else (base.get('data', {}), None)
-        cfg = dict(base, data=dcfg, method=m, train=dict(base.get('train', {}), seed=s))
-        runs[(name, s)] = run_experiment(cfg, Path(out_dir), data=data, run_name=run_name(name, s))
+def run_grid(variants:dict, seeds:list, base:dict, out_dir, data_for=None, progress:bool=True, workers:int=1, executor:str='local',
+             devices=None, slurm:dict|None=None) -> dict:
+    "Train every variant {name: method config} for every seed through the sweep runner (`mmrepro.sweep`); {(name, seed): result}."
+    from mmrepro.sweep import SweepRun, run_sweep, results
+    t0, runs, data = time.time(), [], {}
+    for s in seeds:
+        dcfg, data[s] = data_for(s) if data_for else (base.get('data', {}), None)
+        runs += [SweepRun(dict(base, data=dcfg, method=m, train=dict(base.get('train', {}), seed=s)), run_name(name, s), key=(name, s))
+                 for name, m in variants.items()]
+    here = workers == 1 and executor == 'local'   # in this process, with the data already loaded
+    out = run_sweep(runs, Path(out_dir), workers, executor, devices, data=(lambda r: data[r.key[1]]) if here else None, slurm=slurm, progress=progress)
     print(f"{len(runs)} runs in {time.time() - t0:.0f} s")
-    return runs
+    return results(out)
 
 # %% ../../nbs/30_analysis_report.ipynb #ac4b288e
 def seed_table(runs:dict, row):
