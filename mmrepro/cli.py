@@ -11,14 +11,17 @@ from .data import DATASETS
 from .train import METHODS, NonFiniteLossError
 from .experiment import run_experiment, import_modules
 from .datasets.spec import SPECS, preprocess, parse_frame_size
+from .datasets.mfeat import preprocess_mfeat
+from .datasets.mosi import preprocess_mosi
 from .datasets.cache import summarize_cache
 from .analysis.attacks import ATTACKS, load_run, evaluate_attacked, check_level
 from .core import check_choice
 from .methods.cal import with_dataset_settings
 from .sweep import sweep_parser, sweep_main
+from .analysis.compare import compare_parser   # its handler: run_compare
 
 # %% auto #0
-__all__ = ['run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
+__all__ = ['FEATURE_DATASETS', 'run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
 
 # %% ../nbs/01i_cli.ipynb #2d62a516
 def _listing() -> str:
@@ -27,6 +30,10 @@ def _listing() -> str:
     return (f"datasets:\n{ds}\n\nmethods:\n{ms}\n\nexample:\n  mmrepro train --dataset synthetic --method joint --epochs 3 --out runs/joint\n"
             "  mmrepro train --import mypkg.data --dataset mine --encoder mlp --out runs/mine   (your own dataset)")
 
+FEATURE_DATASETS = dict(mfeat=lambda a: preprocess_mfeat(a.raw, a.out, rebuild=a.rebuild, progress=not a.no_progress),   # feature files, no clips
+                        mosi=lambda a: preprocess_mosi('mosi', a.raw, a.out, a.trust_pickle, a.rebuild, not a.no_progress),
+                        mosei=lambda a: preprocess_mosi('mosei', a.raw, a.out, a.trust_pickle, a.rebuild, not a.no_progress))
+
 def _preprocess_parser(sub):
     defaults = '; '.join(f"{n}: {s.frontend}, K={s.max_frames}" for n, s in sorted(SPECS.items()))
     q = sub.add_parser('preprocess', help='turn a raw dataset download into a training cache',
@@ -34,7 +41,7 @@ def _preprocess_parser(sub):
                                    'under OUT/<dataset>-<key>/; rerun the same command to resume; other options build another cache.',
                        epilog='layouts:\n' + '\n'.join(f'  {n}: {s.layout}' for n, s in sorted(SPECS.items())),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    q.add_argument('dataset', choices=sorted(SPECS), help='which dataset the raw folder holds')
+    q.add_argument('dataset', choices=sorted(SPECS) + sorted(FEATURE_DATASETS), help='which dataset the raw folder holds')
     q.add_argument('--raw', required=True, help='the download (see the layouts below)')
     q.add_argument('--out', required=True, help='cache folder (train with -o data.cache_dir=OUT)')
     q.add_argument('--splits', help="folder with the standard split files, if they are not in --raw")
@@ -46,10 +53,12 @@ def _preprocess_parser(sub):
     q.add_argument('--allow-missing', action='store_true', help='skip clips named in the split files but absent (listed in the summary)')
     q.add_argument('--rebuild', action='store_true', help='rebuild a complete cache (beside the old one, swapped in when complete)')
     q.add_argument('--no-progress', action='store_true', help='no progress bar')
+    q.add_argument('--trust-pickle', action='store_true', help='mosi, mosei: load the pickle (it can run code) with the restricted unpickler (NumPy arrays and plain containers only)')
     return q
 
 def run_preprocess(a):
     "Build (or reuse, or resume) the cache a parsed `preprocess` command line asks for; the cache folder."
+    if a.dataset in FEATURE_DATASETS: return FEATURE_DATASETS[a.dataset](a)
     return preprocess(a.dataset, a.raw, a.out, a.splits, a.frontend, a.fps, a.max_frames,
                       parse_frame_size(a.frame_size) if a.frame_size else None, a.workers, a.allow_missing, not a.no_progress, a.rebuild)
 
@@ -84,7 +93,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep,compare}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -106,6 +115,7 @@ def make_parser() -> argparse.ArgumentParser:
     _preprocess_parser(sub)
     _evaluate_parser(sub)
     sweep_parser(sub)   # mmrepro.sweep
+    compare_parser(sub)   # a subcommand whose module sets its `handler`
     return p
 
 def config_from_args(a) -> dict:
@@ -143,8 +153,13 @@ def main(argv=None):
     if a.command is None: p.print_help(); return 0
     if a.command == 'sweep': return sweep_main(a)
     try:
+        if hasattr(a, 'handler'): return a.handler(a)
         if a.command == 'preprocess':
             folder = run_preprocess(a)
+            if a.dataset in FEATURE_DATASETS:
+                enc = 'mlp' if a.dataset == 'mfeat' else 'seq_transformer'
+                print(f"train with: mmrepro train --dataset {a.dataset} -o data.cache_dir={a.out} --encoder {enc} --method joint --out runs/{a.dataset}_joint")
+                return 0
             print(summarize_cache(folder))
             m = read_json(folder/'manifest.json')['options']
             opts = ''.join(f" -o data.{k}={json.dumps(v, separators=(',', ':'))}" for k, v in train_line_options(a.dataset, m).items())

@@ -15,9 +15,9 @@ from .core import ConfigError, DataError, Registry, check_choice, check_range, f
 # %% auto #0
 __all__ = ['RESNET_ARCHS', 'ENCODER_ARCHS', 'ENCODERS', 'FUSIONS', 'UNIMODAL_MODES', 'init_weights', 'BasicBlock',
            'ResNetEncoder', 'ResNet18Encoder', 'Bottleneck', 'ResNet152Encoder', 'resnet_arch', 'adapt_conv1',
-           'load_pretrained', 'weights_provenance', 'SmallCNN', 'MLPEncoder', 'build_encoder', 'Fusion', 'ConcatFusion',
-           'SumFusion', 'FiLMFusion', 'GatedFusion', 'MultimodalModel', 'build_model', 'strip_module_prefix',
-           'load_weights']
+           'load_pretrained', 'weights_provenance', 'SmallCNN', 'MLPEncoder', 'build_encoder', 'SeqTransformerEncoder',
+           'Fusion', 'ConcatFusion', 'SumFusion', 'FiLMFusion', 'GatedFusion', 'MultimodalModel', 'build_model',
+           'strip_module_prefix', 'load_weights']
 
 # %% ../nbs/01c_encoders.ipynb #c5f7ab6d
 def init_weights(m:nn.Module):
@@ -237,6 +237,28 @@ def build_encoder(kind:str, in_shape:tuple, **opts) -> nn.Module:
     if not isinstance(in_shape, (tuple, list, torch.Size)) or not all(isinstance(s, int) and s > 0 for s in in_shape):
         raise ConfigError(f"in_shape={in_shape!r} is not valid: expected a tuple of positive ints such as (1, 257, 188)")
     return ENCODERS.build(kind, in_shape=tuple(in_shape), **opts)
+
+# %% ../nbs/01c_encoders.ipynb #f38e1109
+class SeqTransformerEncoder(nn.Module):
+    "Linear projection, learned positions, a small Transformer encoder and the mean over time: (B, T, D) -> (B, out_dim)."
+    def __init__(self, steps:int, in_dim:int, d_model:int=64, n_heads:int=4, n_layers:int=1, out_dim:int=128, dropout:float=0.1):
+        super().__init__()
+        for k, v in dict(steps=steps, in_dim=in_dim, d_model=d_model, n_heads=n_heads, n_layers=n_layers, out_dim=out_dim).items(): check_range(k, v, lo=1)
+        if d_model % n_heads: raise ConfigError(f"d_model={d_model} is not a multiple of n_heads={n_heads}: expected d_model divisible by n_heads")
+        self.steps, self.in_dim, self.out_dim = steps, in_dim, out_dim
+        self.proj, self.pos = nn.Linear(in_dim, d_model), nn.Parameter(torch.zeros(1, steps, d_model))
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, 4 * d_model, dropout, batch_first=True, norm_first=True)
+        self.body, self.out = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False), nn.Linear(d_model, out_dim)
+    def forward(self, x:torch.Tensor, map_hook=None) -> torch.Tensor:
+        if x.dim() != 3 or x.shape[1:] != (self.steps, self.in_dim):
+            raise ConfigError(f"SeqTransformerEncoder expects (B,{self.steps},{self.in_dim}) input, got shape {tuple(x.shape)}")
+        h = (map_hook or (lambda t: t))(self.body(self.proj(x) + self.pos))
+        return self.out(h.mean(1))
+
+@ENCODERS.register('seq_transformer', help='small Transformer over (T, D) feature sequences, mean over time (d_model, n_heads, n_layers, out_dim, dropout)')
+def _seq_transformer(in_shape:tuple, d_model:int=64, n_heads:int=4, n_layers:int=1, out_dim:int=128, dropout:float=0.1):
+    if len(in_shape) != 2: raise ConfigError(f"encoder 'seq_transformer' needs a per-sample shape (T, D), got {tuple(in_shape)}")
+    return SeqTransformerEncoder(int(in_shape[0]), int(in_shape[1]), d_model, n_heads, n_layers, out_dim, dropout)
 
 # %% ../nbs/01c_encoders.ipynb #96e567cd
 class Fusion(nn.Module):

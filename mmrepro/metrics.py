@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['accuracy', 'macro_f1', 'mean_average_precision', 'true_class_prob', 'modality_gap', 'gap_stats', 'split_metrics']
+__all__ = ['accuracy', 'macro_f1', 'weighted_f1', 'mean_average_precision', 'true_class_prob', 'modality_gap', 'gap_stats',
+           'split_metrics']
 
 # %% ../nbs/01e_metrics.ipynb #e6ceafcd
 def accuracy(logits, y) -> torch.Tensor:
@@ -24,6 +25,14 @@ def macro_f1(logits, y, num_classes:int|None=None) -> torch.Tensor:
     present = (n_true + n_pred) > 0
     f1 = torch.where(present, 2 * tp / (n_true + n_pred).clamp_min(1), torch.zeros_like(tp))
     return f1.sum() / present.sum().clamp_min(1)
+
+def weighted_f1(logits, y, num_classes:int|None=None) -> torch.Tensor:
+    "F1 per class weighted by the class's share of the labels (as scikit-learn's average='weighted'; MulT's MOSI/MOSEI F1)."
+    C = num_classes or logits.shape[-1]
+    pred = logits.argmax(-1)
+    tp = torch.bincount(y[pred == y], minlength=C).float()
+    n_true, n_pred = torch.bincount(y, minlength=C).float(), torch.bincount(pred, minlength=C).float()
+    return (2 * tp / (n_true + n_pred).clamp_min(1) * n_true).sum() / n_true.sum().clamp_min(1)
 
 # %% ../nbs/01e_metrics.ipynb #8d6e86fb
 def mean_average_precision(scores, y, num_classes:int|None=None) -> torch.Tensor:
@@ -64,7 +73,7 @@ def gap_stats(gap) -> dict:
 def split_metrics(outputs:dict) -> dict:
     "Flat metric dict (floats) from {'logits', 'y', 'uni': {mode: {modality: logits}}}; reads the device once."
     z, y = outputs['logits'], outputs['y']
-    m = dict(acc=100 * accuracy(z, y), macro_f1=100 * macro_f1(z, y), map=100 * mean_average_precision(z.softmax(-1), y))
+    m = dict(acc=100 * accuracy(z, y), macro_f1=100 * macro_f1(z, y), weighted_f1=100 * weighted_f1(z, y), map=100 * mean_average_precision(z.softmax(-1), y))
     for mode, per_mod in outputs.get('uni', {}).items():
         for mod, zm in per_mod.items(): m[f'acc_{mode}_{mod}'] = 100 * accuracy(zm, y)
         mods = list(per_mod)

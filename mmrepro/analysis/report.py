@@ -7,12 +7,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 import numpy as np
-from ..core import ConfigError, output_dir, atomic_write_json
+from ..core import ConfigError, output_dir, atomic_write_json, check_choice
 from ..experiment import run_experiment
 
 # %% auto #0
 __all__ = ['T975', 'run_name', 'run_grid', 'seed_table', 'mean_std', 'save_csv', 't975', 'paired_diffs', 'curve', 'plot_band',
-           'integer_epochs', 'save_figure', 'plot_sample']
+           'integer_epochs', 'plot_seed_bars', 'save_figure', 'plot_sample']
 
 # %% ../../nbs/30_analysis_report.ipynb #993ec396
 def run_name(name:str, seed:int) -> str:
@@ -105,27 +105,44 @@ def curve(runs:dict, name:str, value, seeds=None) -> tuple:
     return np.arange(1, n + 1), ys
 
 def plot_band(ax, epochs, ys, label:str, color=None, ls='-', alpha:float=0.18):
-    "Mean over rows of `ys` with a ± 1 std band; the label says how many seeds."
-    import warnings
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)
-        m, sd = np.nanmean(ys, 0), (np.nanstd(ys, 0, ddof=1) if len(ys) > 1 else np.zeros(ys.shape[1]))
-    line, = ax.plot(epochs, m, ls, color=color, label=f"{label} (n={len(ys)})")
-    ax.fill_between(epochs, m - sd, m + sd, color=line.get_color(), alpha=alpha, lw=0)
-    return line
+    "Mean over rows of `ys` (seeds, epochs) with a ± 1 std band (seaborn `lineplot`); the label says how many seeds."
+    import pandas as pd, seaborn as sns
+    ys = np.atleast_2d(np.asarray(ys, float))
+    d = pd.DataFrame(dict(epoch=np.tile(np.asarray(epochs), len(ys)), value=ys.reshape(-1))).dropna()
+    n, labels, had_legend = len(ax.lines), (ax.get_xlabel(), ax.get_ylabel()), ax.get_legend() is not None
+    sns.lineplot(data=d, x='epoch', y='value', ax=ax, color=color, linestyle=ls, errorbar='sd', label=f"{label} (n={len(ys)})",
+                 err_kws=dict(alpha=alpha, lw=0))
+    ax.set(xlabel=labels[0], ylabel=labels[1])          # the caller's axis labels, not the frame's column names
+    if not had_legend and ax.get_legend() is not None: ax.get_legend().remove()   # the caller draws the legend when it wants one
+    return ax.lines[n]
 
 def integer_epochs(ax):
     "Whole-number ticks on the x axis (epochs)."
     from matplotlib.ticker import MaxNLocator
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
+# %% ../../nbs/30_analysis_report.ipynb #b2fe9b77
+def plot_seed_bars(ax, per_seed, x:str, y:str, order=None, color='C0', kind:str='bar', horizontal:bool=False):
+    "On `ax`, per level of `x`: the mean of `y` over the rows (seeds) as a bar or point with a ± 1 std error bar, and each row as a point (seaborn)."
+    import seaborn as sns
+    check_choice('kind', kind, ['bar', 'point'])
+    order = list(order) if order is not None else list(dict.fromkeys(per_seed[x]))
+    xy = dict(data=per_seed, x=y, y=x, order=order, ax=ax) if horizontal else dict(data=per_seed, x=x, y=y, order=order, ax=ax)
+    if kind == 'bar': sns.barplot(**xy, errorbar='sd', color=color, alpha=0.55, capsize=0.2, err_kws=dict(linewidth=1))
+    else: sns.pointplot(**xy, errorbar='sd', color=color, linestyle='none', markers='D', capsize=0.2, err_kws=dict(linewidth=1))
+    sns.stripplot(**xy, color='k', size=4, jitter=0.15, alpha=0.7)
+    if not horizontal:
+        ax.tick_params(axis='x', labelrotation=25)
+        for t in ax.get_xticklabels(): t.set_horizontalalignment('right')
+    return ax
+
 # %% ../../nbs/30_analysis_report.ipynb #a43c86ce
-def save_figure(fig, name:str, figures_dir=None, dpi:int=110) -> Path:
-    "Save `fig` as `name` under the figures folder (`$MMREPRO_OUTPUT/figures` under tests) and show it inline."
+def save_figure(fig, name:str, figures_dir=None, dpi:int=110, show:bool=True) -> Path:
+    "Save `fig` as `name` under the figures folder (`$MMREPRO_OUTPUT/figures` under tests) and show it inline (unless not `show`: a command line)."
     import matplotlib.pyplot as plt
     d = output_dir('figures', figures_dir or '../figures'); d.mkdir(parents=True, exist_ok=True)
     fig.savefig(d/name, dpi=dpi, bbox_inches='tight')
-    plt.show()
+    if show: plt.show()
     return d/name
 
 def plot_sample(audio, frames, title:str, audio_label:str='audio', time_first:bool=False):

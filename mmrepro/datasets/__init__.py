@@ -7,4 +7,5 @@ __all__ = []
 
 # %% ../../nbs/13a_datasets.ipynb #87d1554f
 from . import synthetic, avdigits, cremad, ave, ks, ucf101, captions, mvsa, nyud2
+from . import mfeat, mosi, food101
 from .spec import SPECS, preprocess, load
