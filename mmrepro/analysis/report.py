@@ -11,8 +11,8 @@ from ..core import ConfigError, output_dir, atomic_write_json, check_choice
 from ..experiment import run_experiment
 
 # %% auto #0
-__all__ = ['T975', 'run_name', 'run_grid', 'seed_table', 'mean_std', 'save_csv', 't975', 'paired_diffs', 'curve', 'plot_band',
-           'integer_epochs', 'plot_seed_bars', 'save_figure', 'plot_sample']
+__all__ = ['T975', 'run_name', 'run_grid', 'seed_table', 'mean_std', 'save_csv', 'compare_grid', 't975', 'paired_diffs', 'curve',
+           'plot_band', 'integer_epochs', 'plot_seed_bars', 'save_figure', 'plot_sample']
 
 # %% ../../nbs/30_analysis_report.ipynb #993ec396
 def run_name(name:str, seed:int) -> str:
@@ -61,6 +61,21 @@ def save_csv(df, name:str, figures_dir=None) -> Path:
     "Write `df` as CSV to the figures folder (`$MMREPRO_OUTPUT/figures` under tests); its path."
     d = output_dir('figures', figures_dir or '../figures'); d.mkdir(parents=True, exist_ok=True)
     p = d/name; df.to_csv(p, index=False, float_format='%.4f'); return p
+
+# %% ../../nbs/30_analysis_report.ipynb #30b56916
+def compare_grid(runs:dict, per_seed=None, baseline:str|None=None, vary=(), show:bool=True):
+    "`mmrepro compare`'s table of the runs {key: result with run_dir}; with `per_seed` (`seed_table` of the same runs), checked to hold its test accuracies."
+    from mmrepro.analysis.compare import compare_runs, format_table, load_runs, per_seed_table
+    dirs = [r['run_dir'] for r in runs.values()]
+    table = compare_runs(dirs, baseline, vary=vary)
+    if per_seed is not None:
+        got = per_seed_table(load_runs(dirs, vary=vary))
+        acc = dict(zip((str(Path(p).resolve()) for p in got['run']), got['acc'].astype(float)))
+        mine, want = np.array([acc[str(Path(d).resolve())] for d in dirs]), per_seed['acc'].to_numpy(float)
+        if not np.allclose(mine, want, equal_nan=True):
+            raise AssertionError(f"mmrepro compare reads other test accuracies than the notebook's table: {mine.tolist()} vs {want.tolist()}")
+    if show: print(format_table(table))
+    return table
 
 # %% ../../nbs/30_analysis_report.ipynb #b7a368e6
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
