@@ -169,6 +169,11 @@ def _cached_data(config:dict, wait:float=3600):
                 time.sleep(2.0)
     return _DATA_CACHE[key]
 
+def _failed(run, out_root, line:str) -> dict:
+    "Record a run that failed outside `execute_run` (its worker or job died) as `execute_run` records errors; its outcome."
+    atomic_write_json(_error_file(run, out_root), dict(identity=_identity(run.config), error=line, run_dir=None, traceback=''))
+    return dict(state='failed', run_dir=None, error=line, result=None)
+
 def one_line(e:BaseException) -> str:
     "`Type: first line of the message` of an error."
     msg = str(e).strip().splitlines()
@@ -273,8 +278,8 @@ def _local(todo:list, out_root, prog:SweepProgress, workers:int, devices, thread
             finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             for f in finished:
                 try: out = f.result()
-                except BrokenProcessPool as e: out = dict(state='failed', run_dir=None, result=None, error=f"the worker process died (killed, out of memory or crashed): {e}")
-                except Exception as e: out = dict(state='failed', run_dir=None, result=None, error=one_line(e))
+                except BrokenProcessPool as e: out = _failed(futs[f], out_root, f"the worker process died (killed, out of memory or crashed): {e}")
+                except Exception as e: out = _failed(futs[f], out_root, one_line(e))
                 prog.finish(futs[f], out)
 
 # %% ../nbs/44_sweep.ipynb #52fdc55f
@@ -322,7 +327,7 @@ def _slurm(todo:list, out_root, prog:SweepProgress, workers:int, imports, slurm:
                 if j.state in ('RUNNING', 'COMPLETING') and left[j].key not in prog.running: prog.start(left[j])
                 continue
             try: out = j.result()
-            except Exception as e: out = dict(state='failed', run_dir=None, result=None, error=f"job {j.job_id}: {one_line(e)}")
+            except Exception as e: out = _failed(left[j], out_root, f"job {j.job_id}: {one_line(e)}")
             prog.finish(left.pop(j), out)
         if left: time.sleep(1.0)
 
