@@ -19,6 +19,8 @@ from .core import check_choice
 from .methods.cal import with_dataset_settings
 from .sweep import sweep_parser, sweep_main
 from .analysis.compare import compare_parser   # its handler: run_compare
+from .analysis.probe import probe_parser       # its handler: run_probe
+from .distributed import is_main
 
 # %% auto #0
 __all__ = ['FEATURE_DATASETS', 'run_preprocess', 'run_evaluate', 'make_parser', 'config_from_args', 'train_line_options', 'main']
@@ -93,7 +95,7 @@ def make_parser() -> argparse.ArgumentParser:
     "The `mmrepro` argument parser."
     p = argparse.ArgumentParser(prog='mmrepro', description='Reproducible multimodal-imbalance experiments.',
                                 epilog=_listing(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep,compare}')
+    sub = p.add_subparsers(dest='command', metavar='{train,preprocess,evaluate,sweep,compare,probe}')
     t = sub.add_parser('train', help='train one run and write DIR/result.json', epilog=_listing(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument('--dataset', default='synthetic', help='dataset name (see below)')
@@ -115,7 +117,7 @@ def make_parser() -> argparse.ArgumentParser:
     _preprocess_parser(sub)
     _evaluate_parser(sub)
     sweep_parser(sub)   # mmrepro.sweep
-    compare_parser(sub)   # a subcommand whose module sets its `handler`
+    compare_parser(sub); probe_parser(sub)   # subcommands whose modules set their `handler`
     return p
 
 def config_from_args(a) -> dict:
@@ -175,7 +177,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"mmrepro: interrupted; rerun the same command to resume", file=sys.stderr); return 130
     sel = res['selected']
-    print(f"done: {Path(a.out)/'result.json'}  selected epoch {sel['epoch']} (best val acc {sel['val']['acc']:.2f}): test acc {sel['test']['acc']:.2f}, macro-F1 {sel['test']['macro_f1']:.2f}")
+    if is_main(): print(f"done: {Path(a.out)/'result.json'}  selected epoch {sel['epoch']} (best val acc {sel['val']['acc']:.2f}): test acc {sel['test']['acc']:.2f}, macro-F1 {sel['test']['macro_f1']:.2f}")
     return 0
 
 # %% ../nbs/01i_cli.ipynb #b4a2b70c

@@ -6,11 +6,18 @@ unchanged."""
 
 # %% ../nbs/43_distributed.ipynb #7075c697
 from __future__ import annotations
+import os, atexit, contextlib, warnings
 import torch
+import torch.nn as nn
 import torch.distributed as dist
+from .core import ConfigError, DataError
+from .data import BatchLoader, MMTensorDataset
 
 # %% auto #0
-__all__ = ['is_distributed', 'world_size', 'rank', 'is_main', 'all_reduce_sum', 'all_reduce_mean', 'all_gather_cat']
+__all__ = ['is_distributed', 'world_size', 'rank', 'is_main', 'all_reduce_sum', 'all_reduce_mean', 'all_gather_cat',
+           'init_from_env', 'ShardLoader', 'train_loader', 'eval_shard', 'collect_split', 'gather_batch',
+           'shard_randn_like', 'all_reduce_max', 'StepModule', 'overrides_backward', 'wrap_model', 'train_step',
+           'sync_grads', 'reduce_logs', 'on_main_first']
 
 # %% ../nbs/43_distributed.ipynb #8b603a90
 def is_distributed() -> bool:
@@ -26,7 +33,8 @@ def all_reduce_sum(t:torch.Tensor) -> torch.Tensor:
     "The sum of `t` over ranks, on every rank (the identity with one rank); differentiable."
     if not is_distributed(): return t
     import torch.distributed.nn.functional as dnn
-    return dnn.all_reduce(t, op=dist.ReduceOp.SUM)
+    with warnings.catch_warnings():   # torch marks its autograd collectives deprecated in favour of private ones
+        warnings.simplefilter('ignore', FutureWarning); return dnn.all_reduce(t, op=dist.ReduceOp.SUM)
 
 def all_reduce_mean(t:torch.Tensor) -> torch.Tensor:
     "The mean of `t` over ranks (for values that are already means of equal-sized shards)."
@@ -43,3 +51,144 @@ def all_gather_cat(t:torch.Tensor, dim:int=0) -> torch.Tensor:
     full = torch.cat([t, t.new_zeros(pad)], dim) if pad[dim] else t
     parts = [torch.empty_like(full) for _ in sizes]; dist.all_gather(parts, full.contiguous())
     return torch.cat([p.narrow(dim, 0, s) for p, s in zip(parts, sizes)], dim)
+
+# %% ../nbs/43_distributed.ipynb #36bac72c
+def _leave():
+    if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
+
+def init_from_env(device) -> torch.device:
+    "Join torchrun's process group when its environment names more than one rank (nccl on CUDA, gloo on the CPU); this rank's device."
+    device, n = torch.device(device), int(os.environ.get('WORLD_SIZE', '1'))
+    local = int(os.environ.get('LOCAL_RANK', '0'))
+    if device.type == 'cuda' and n > 1 and local >= torch.cuda.device_count():
+        raise ConfigError(f"torchrun started local rank {local} but this machine has {torch.cuda.device_count()} GPU(s): "
+                          "use --nproc_per_node at most the number of GPUs")
+    if n > 1 and not (dist.is_available() and dist.is_initialized()):
+        if not dist.is_available(): raise ConfigError("WORLD_SIZE > 1 but this torch build has no torch.distributed: run one process")
+        if device.type == 'cuda': torch.cuda.set_device(local)
+        dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo')
+        atexit.register(_leave)
+    return torch.device('cuda', local) if is_distributed() and device.type == 'cuda' else device
+
+# %% ../nbs/43_distributed.ipynb #9a8f099b
+class ShardLoader(BatchLoader):
+    "Global batches of `batch_size` split over `world` ranks: the same permutation on every rank, rank `rank` takes its contiguous slice of each."
+    def __init__(self, ds:MMTensorDataset, batch_size:int, seed:int=0, rank:int=0, world:int=1):
+        if batch_size % world:
+            raise ConfigError(f"train.batch_size={batch_size} is the global batch and must divide evenly over the {world} ranks: "
+                              f"use a multiple of {world} (each rank then trains on batch_size/{world} samples per step)")
+        if len(ds) < batch_size:
+            raise DataError(f"the training set has {len(ds)} samples, less than one global batch (train.batch_size={batch_size}): "
+                            "lower train.batch_size or train on one process")
+        super().__init__(ds, batch_size, shuffle=True, drop_last=True, seed=seed)
+        self.rank, self.world, self.local = rank, world, batch_size // world
+    def __iter__(self):
+        order = self.order()
+        for i in range(len(self)):
+            lo = i * self.bs + self.rank * self.local
+            yield self.ds.batch(order[lo:lo + self.local])
+
+def train_loader(ds:MMTensorDataset, batch_size:int, seed:int=0) -> BatchLoader:
+    "The trainer's loader: one `BatchLoader` with one process (unchanged), this rank's `ShardLoader` under DDP."
+    if not is_distributed(): return BatchLoader(ds, batch_size, shuffle=True, drop_last=len(ds) >= batch_size, seed=seed)
+    return ShardLoader(ds, batch_size, seed, rank(), world_size())
+
+# %% ../nbs/43_distributed.ipynb #97bf490e
+def eval_shard(ds:MMTensorDataset, rank:int, world:int) -> MMTensorDataset:
+    "Rank `rank`'s contiguous slice of `ds` (views, no copy)."
+    n = len(ds); lo, hi = n * rank // world, n * (rank + 1) // world
+    return MMTensorDataset({m: v[lo:hi] for m, v in ds.x.items()}, ds.y[lo:hi], ds.idx[lo:hi])
+
+def collect_split(collect, ds:MMTensorDataset) -> dict:
+    "`collect(ds)` (a `collect_outputs` dict) of a whole split: this rank's shard collected, every shard gathered in rank order."
+    if not is_distributed() or len(ds) < world_size(): return collect(ds)
+    out, g = collect(eval_shard(ds, rank(), world_size())), all_gather_cat
+    return dict(out, logits=g(out['logits']), y=g(out['y']), idx=g(out['idx']),
+                uni={mode: {m: g(v) for m, v in d.items()} for mode, d in out['uni'].items()})
+
+# %% ../nbs/43_distributed.ipynb #7a91a3db
+def gather_batch(feats:dict, *tensors) -> tuple:
+    "(features, *tensors) of the whole global batch on every rank, in rank order: features with gradient, `tensors` (labels, ids) without."
+    if not is_distributed(): return (feats, *tensors)
+    import torch.distributed.nn.functional as dnn
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', FutureWarning)
+        return ({m: torch.cat(dnn.all_gather(f.contiguous()), 0) for m, f in feats.items()}, *[all_gather_cat(t) for t in tensors])
+
+def shard_randn_like(t:torch.Tensor) -> torch.Tensor:
+    "Normal noise shaped like `t` (this rank's rows of a global batch): the whole batch's draws, this rank's rows; `randn_like` with one rank."
+    if not is_distributed(): return torch.randn_like(t)
+    B = t.shape[0]
+    return torch.randn((B * world_size(), *t.shape[1:]), dtype=t.dtype, device=t.device)[rank() * B:(rank() + 1) * B]
+
+def all_reduce_max(t:torch.Tensor) -> torch.Tensor:
+    "The elementwise maximum of `t` over ranks (not differentiable; `t` itself with one rank)."
+    if not is_distributed(): return t
+    t = t.clone(); dist.all_reduce(t, op=dist.ReduceOp.MAX); return t
+
+# %% ../nbs/43_distributed.ipynb #dcb43c54
+class StepModule(nn.Module):
+    "The module DDP wraps: its forward is the method's training step on `model`, so one DDP forward covers the whole step."
+    def __init__(self, model:nn.Module, method):
+        super().__init__(); self.model = model; self.__dict__['method'] = method   # the method is not a module: not registered
+    def forward(self, batch:dict, state): return self.method.training_step(self.model, batch, state)
+
+def overrides_backward(method) -> bool:
+    "Does `method` put its gradients into `.grad` itself (its own `backward`), bypassing DDP's reducer?"
+    from mmrepro.train import Method
+    return type(method).backward is not Method.backward
+
+def wrap_model(model:nn.Module, method, device, sync_batchnorm:bool=True):
+    "DDP over `StepModule(model, method)` under a process group (None with one process); BatchNorm made SyncBatchNorm if `sync_batchnorm`."
+    if not is_distributed(): return None
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if sync_batchnorm and has_bn:
+        if torch.device(device).type != 'cuda':
+            raise ConfigError("train.sync_batchnorm=true needs GPUs (torch's SyncBatchNorm runs on CUDA only) and this model has BatchNorm "
+                              "layers: on the CPU set -o train.sync_batchnorm=false (each rank then uses its own batch statistics)")
+        nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    from torch.nn.parallel import DistributedDataParallel as DDP
+    return DDP(StepModule(model, method), device_ids=None, find_unused_parameters=True)
+
+# %% ../nbs/43_distributed.ipynb #fdae04ff
+def train_step(ddp, method, model:nn.Module, batch:dict, state) -> tuple:
+    "The method's (loss, logs) for `batch`: directly with one process, through DDP otherwise (under `no_sync` if the method overrides `backward`)."
+    if ddp is None: return method.training_step(model, batch, state)
+    with (ddp.no_sync() if overrides_backward(method) else contextlib.nullcontext()): return ddp(batch, state)
+
+def sync_grads(ddp, method, model:nn.Module):
+    "After a method's own `backward` under DDP: every gradient replaced by its mean over ranks (nothing otherwise)."
+    if ddp is None or not overrides_backward(method): return
+    ps = [p for p in model.parameters() if p.requires_grad]
+    has = torch.tensor([float(p.grad is not None) for p in ps], device=ps[0].device)
+    dist.all_reduce(has)
+    grads = []
+    for p, h in zip(ps, has.tolist()):
+        if h == 0: continue
+        if p.grad is None: p.grad = torch.zeros_like(p)
+        grads.append(p.grad)
+    flat = torch._utils._flatten_dense_tensors(grads); dist.all_reduce(flat); flat /= world_size()
+    for g, s in zip(grads, torch._utils._unflatten_dense_tensors(flat, grads)): g.copy_(s)
+
+def reduce_logs(sums:dict) -> dict:
+    "An epoch's summed step logs averaged over ranks (one all-reduce; the dict itself with one rank)."
+    if not is_distributed() or not sums: return sums
+    keys = sorted(sums)
+    v = all_reduce_mean(torch.stack([torch.as_tensor(sums[k], dtype=torch.float, device=_dev()) for k in keys]))
+    return dict(zip(keys, v.unbind()))
+
+def _dev(): return torch.device('cuda', torch.cuda.current_device()) if dist.get_backend() == 'nccl' else torch.device('cpu')
+
+# %% ../nbs/43_distributed.ipynb #fec0e652
+def on_main_first(fn):
+    "Run `fn()` on rank 0 only; every rank waits for it and raises if it failed (ConfigError naming rank 0's error on the others)."
+    out, err = None, None
+    if is_main():
+        try: out = fn()
+        except Exception as e: err = e
+    if is_distributed():
+        msg = [None if err is None else f"{type(err).__name__}: {err}"]
+        dist.broadcast_object_list(msg, src=0)
+        if msg[0] is not None and not is_main(): raise ConfigError(f"rank 0 stopped before training: {msg[0]}")
+    if err is not None: raise err
+    return out

@@ -18,7 +18,8 @@ from .core import (ConfigError, DataError, OutputError, Registry, check_choice, 
 from .data import MMData, BatchLoader
 from .metrics import split_metrics
 from .logs import log_epoch, check_tensorboard
-from .distributed import is_main
+from .distributed import (is_main, world_size, rank, init_from_env, train_loader, wrap_model, train_step, sync_grads, reduce_logs,
+                                 all_reduce_max, collect_split, on_main_first)
 
 # %% auto #0
 __all__ = ['METHODS', 'RUN_ONLY', 'RUN_LABELS', 'WHEN_ON', 'RUN_FILES', 'TrainState', 'unimodal_probe_loss', 'Method',
@@ -115,6 +116,7 @@ class TrainConfig:
     async_checkpoint: bool = True   # write checkpoints from a host snapshot in a background thread (run-only)
     compile: bool = False           # torch.compile the encoders and the fusion (hashed when on)
     tensorboard: str = 'auto'       # auto | yes | no: TensorBoard event files in the run folder (run-only; mmrepro.logs)
+    sync_batchnorm: bool = True     # under torchrun DDP on GPUs: SyncBatchNorm, the global batch's statistics (run-only)
     def __post_init__(self):
         check_int('train.epochs', self.epochs, lo=1); check_int('train.batch_size', self.batch_size, lo=1)
         check_range('train.lr', self.lr, lo=0, lo_open=True, hi=float(torch.finfo(torch.float32).max))   # optimisers hold it as float32
@@ -131,7 +133,7 @@ class TrainConfig:
         check_int('train.seed', self.seed, lo=0, hi=2**63 - 1); check_int('train.nan_check_every', self.nan_check_every, lo=1)
         if self.eval_batch_size != 'auto': check_int('train.eval_batch_size', self.eval_batch_size, lo=1)
         if self.max_steps_per_epoch is not None: check_int('train.max_steps_per_epoch', self.max_steps_per_epoch, lo=1)
-        for k in ('channels_last', 'deterministic', 'progress', 'async_checkpoint', 'compile'):
+        for k in ('channels_last', 'deterministic', 'progress', 'async_checkpoint', 'compile', 'sync_batchnorm'):
             if not isinstance(getattr(self, k), bool): raise ConfigError(f"train.{k}={getattr(self, k)!r} is not valid: expected true or false")
     @classmethod
     def from_dict(cls, d:dict):
@@ -290,7 +292,7 @@ class BackgroundJob:
         if self.error is not None: e, self.error = self.error, None; raise e
 
 # %% ../nbs/01d_train.ipynb #067e3c9f
-RUN_ONLY = dict(train=('progress', 'device', 'data_on_device', 'eval_batch_size', 'async_checkpoint', 'tensorboard'), data=('progress', 'workers'))
+RUN_ONLY = dict(train=('progress', 'device', 'data_on_device', 'eval_batch_size', 'async_checkpoint', 'tensorboard', 'sync_batchnorm'), data=('progress', 'workers'))
 RUN_LABELS = ('protocol',)   # top-level config entries that name options already expanded in the sections: recorded, not hashed
 WHEN_ON = dict(train=('compile',))   # options that change numbers, hashed only when on so that older runs keep their hash
 
@@ -370,7 +372,7 @@ class Trainer:
     "Train `model` on `data` with `method` under `cfg`, checkpointing into `out_dir`."
     def __init__(self, model:nn.Module, data:MMData, method:Method, cfg:TrainConfig, out_dir, run_config:dict|None=None):
         self.model, self.data, self.method, self.cfg, self.out = model, data, method, cfg, Path(out_dir)
-        self.device = get_device(cfg.device)
+        self.device = init_from_env(get_device(cfg.device))   # under torchrun: joins the process group, cuda:LOCAL_RANK
         self.run_config = run_config or {}
         self.amp_dtype, self._writer = resolve_amp(cfg.amp, self.device), None
         self.eval_bs = eval_batch_size(cfg, self.device)
@@ -383,6 +385,7 @@ class Trainer:
 # %% ../nbs/01d_train.ipynb #d808d2aa
 @patch
 def _setup(self:Trainer):
+    if not is_main(): self.cfg = TrainConfig(**dict(asdict(self.cfg), progress=False))   # one rank prints
     cfg = self.cfg
     cudnn_benchmark(self.device, cfg.deterministic)
     self.model.to(self.device)
@@ -393,7 +396,8 @@ def _setup(self:Trainer):
     self.train_ds, self.val_ds, self.test_ds = mv(self.data.train), mv(self.data.val), mv(self.data.test)
     self.pin = self.device.type == 'cuda' and self.train_ds.device.type == 'cpu'   # batches copied from pinned host memory
     if len(self.train_ds) == 0: raise DataError(f"dataset {self.data.name!r} has no training sample: check its split")
-    self.loader = BatchLoader(self.train_ds, cfg.batch_size, shuffle=True, drop_last=len(self.train_ds) >= cfg.batch_size, seed=cfg.seed)
+    self.loader = train_loader(self.train_ds, cfg.batch_size, cfg.seed)   # under DDP: this rank's slice of each global batch
+    self._ddp = wrap_model(self.model, self.method, self.device, cfg.sync_batchnorm)   # None with one process
     self.opt = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg)
     self.sched = make_scheduler(self.opt, cfg)
     self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
@@ -411,6 +415,7 @@ def _join_writer(self:Trainer):
 @patch
 def _checkpoint(self:Trainer, epoch:int, best:bool=False, status:str='running'):
     "Write best.pt (if `best`), last.pt, then result.json: from a host snapshot in a background thread if `async_checkpoint`."
+    if not is_main(): return
     self._join_writer()
     bg = self.cfg.async_checkpoint
     ck = dict(hash=self.hash, epoch=epoch, model=self.model.state_dict(), opt=self.opt.state_dict(),
@@ -450,15 +455,15 @@ def _resume(self:Trainer):
 @patch
 def evaluate(self:Trainer, ds) -> dict:
     "All metrics of a split."
-    return split_metrics(collect_outputs(self.model, ds, self.data.transform, self.device, self.eval_bs, amp_dtype=self.amp_dtype,
-                                         channels_last=self.cfg.channels_last))
+    return split_metrics(collect_split(lambda d: collect_outputs(self.model, d, self.data.transform, self.device, self.eval_bs, amp_dtype=self.amp_dtype,
+                                                                 channels_last=self.cfg.channels_last), ds))
 
 @patch
 def train_epoch(self:Trainer, epoch:int) -> dict:
     "One epoch of training; returns the mean of each log (read from the device once), and `skipped_steps` under fp16."
     cfg, st, model = self.cfg, self.state, self.model
     torch.manual_seed(cfg.seed * 1_000_003 + epoch)
-    gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1_000_003 + epoch)
+    gen = torch.Generator(device=self.device).manual_seed(cfg.seed * 1_000_003 + epoch + rank() * 10**12)   # augmentation: a stream per rank
     self.loader.set_epoch(epoch); st.epoch = epoch
     self.method.on_epoch_start(st)
     model.train()
@@ -472,10 +477,11 @@ def train_epoch(self:Trainer, epoch:int) -> dict:
         batch = self.data.transform(batch, True, gen)
         if cfg.channels_last: batch = dict(batch, x=channels_last_inputs(batch['x']))
         with autocast(self.device, self.amp_dtype):
-            loss, logs = self.method.training_step(model, batch, st)
+            loss, logs = train_step(self._ddp, self.method, model, batch, st)
         if self.scaler is None: bad_step = torch.where((bad_step < 0) & ~torch.isfinite(loss.detach()), step, bad_step)
         self.opt.zero_grad(set_to_none=True)
         self.method.backward(loss, model, st)
+        sync_grads(self._ddp, self.method, model)   # a method's own backward under DDP: the mean gradient over ranks
         if self.scaler: self.scaler.unscale_(self.opt)
         self.method.after_backward(model, st)
         if cfg.clip_grad: nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
@@ -486,7 +492,7 @@ def train_epoch(self:Trainer, epoch:int) -> dict:
         n += 1; st.global_step += 1
         if (step + 1) % cfg.nan_check_every == 0: self._check_finite(bad_step, epoch)
     self._check_finite(bad_step, epoch)
-    return self._epoch_logs(sums, n, skipped if self.scaler else None, epoch)
+    return self._epoch_logs(reduce_logs(sums), n, skipped if self.scaler else None, epoch)
 
 # %% ../nbs/01d_train.ipynb #64e26cbc
 @patch
@@ -511,7 +517,7 @@ def _epoch_logs(self:Trainer, sums:dict, n:int, skipped, epoch:int) -> dict:
 # %% ../nbs/01d_train.ipynb #b95676cc
 @patch
 def _check_finite(self:Trainer, bad_step, epoch):
-    s = int(bad_step)
+    s = int(all_reduce_max(bad_step))   # every rank stops together
     if s < 0: return
     raise NonFiniteLossError(f"the loss became NaN or infinite at epoch {epoch + 1} (of {self.cfg.epochs}), step {s + 1}: "
                              f"lower the learning rate (lr={self.cfg.lr}) or enable clip_grad (both change the run, so use a new output folder: this one refuses another configuration), or check the input data. {self._kept(epoch)}")
@@ -527,7 +533,8 @@ def _kept(self:Trainer, epoch:int) -> str:
 @patch
 def fit(self:Trainer) -> dict:
     "Train (or resume) to `cfg.epochs`, and return the results dict that is also written to `result.json`."
-    folder = RunFolder(self.out, self.hash).acquire()
+    folder = RunFolder(self.out, self.hash)
+    on_main_first(folder.acquire)   # rank 0 locks and checks the folder; the others wait for it
     try:
         seed_everything(self.cfg.seed, self.cfg.deterministic)
         self._setup()
@@ -582,11 +589,12 @@ def _result(self:Trainer, status:str) -> dict:
                legacy_best_test=dict(epoch=leg['epoch'], acc=leg['test']['acc'],
                                      note="best test accuracy over epochs (the literature's habit); NOT a valid model-selection result"),
                timing=dict(per_epoch=self.timing, mean_train_seconds=sum(t['train_seconds'] for t in self.timing) / max(len(self.timing), 1),
-                           mean_samples_per_s=sum(t['samples_per_s'] for t in self.timing) / max(len(self.timing), 1), device=str(self.device)))
+                           mean_samples_per_s=sum(t['samples_per_s'] for t in self.timing) / max(len(self.timing), 1), device=str(self.device), world_size=world_size()))
     return res
 
 @patch
 def _write_result(self:Trainer, status:str) -> dict:
     "Write the results file now and return it."
-    res = self._result(status); atomic_write_json(self.out/'result.json', res)
+    res = self._result(status)
+    if is_main(): atomic_write_json(self.out/'result.json', res)
     return res

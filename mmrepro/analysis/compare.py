@@ -206,6 +206,9 @@ def per_seed_table(runs:Runs):
         rows.append(dict(dataset=r['dataset'], variant=label, method=m, **{short[k]: v for k, v in o.items()}, seed=r['seed'],
                          **run_metrics(r), epochs=len(r['res'].get('history', [])), selected_epoch=r['res']['selected'].get('epoch'), run=str(r['dir'])))
     df = pd.DataFrame(rows); mets, tail = _metric_cols(df.columns), ['epochs', 'selected_epoch', 'run']
+    dup = df[df.duplicated(['dataset', 'variant', 'seed'], keep=False)]
+    if len(dup): raise ConfigError(f"two runs of {dup['variant'].iloc[0]} seed {dup['seed'].iloc[0]} on {dup['dataset'].iloc[0]}: "
+                                   f"{' and '.join(runs.records[i]['name'] for i in dup.index[:2])} (a copy, or the same configuration twice): pass one of them")
     df = df[[c for c in df.columns if c not in mets + tail] + mets + tail]
     return df.sort_values(['dataset', 'variant', 'seed'], kind='stable').reset_index(drop=True)
 

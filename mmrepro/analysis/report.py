@@ -125,6 +125,7 @@ def plot_band(ax, epochs, ys, label:str, color=None, ls='-', alpha:float=0.18):
     ys = np.atleast_2d(np.asarray(ys, float))
     d = pd.DataFrame(dict(epoch=np.tile(np.asarray(epochs), len(ys)), value=ys.reshape(-1))).dropna()
     n, labels, had_legend = len(ax.lines), (ax.get_xlabel(), ax.get_ylabel()), ax.get_legend() is not None
+    if d.empty: return ax.plot([], [], ls, color=color, label=f"{label} (n={len(ys)})")[0]   # no value at any epoch: an empty line, still labelled
     sns.lineplot(data=d, x='epoch', y='value', ax=ax, color=color, linestyle=ls, errorbar='sd', label=f"{label} (n={len(ys)})",
                  err_kws=dict(alpha=alpha, lw=0))
     ax.set(xlabel=labels[0], ylabel=labels[1])          # the caller's axis labels, not the frame's column names

@@ -131,10 +131,12 @@ SPECS[FOOD101.name] = FOOD101
 @DATASETS.register('food101', help='UPMC Food-101 (photo + page title, 101 classes) (a cache from `mmrepro preprocess food101`)')
 def load_food101(cache_dir=None, raw=None, frame_size=None, split:str='midas', split_seed:int=0, max_len:int=40, max_vocab:int=20000,
                  min_freq:int=1, image_size:int|None=None, augment:bool=True, crop_scale=(0.08, 1.0), workers=None,
-                 allow_missing:bool=False, progress:bool=True) -> MMData:
+                 allow_missing:bool=False, progress:bool=True, resize:int|None=None) -> MMData:
     "Food-101 from its cache in `cache_dir` (built first from `raw` if given), as an `MMData` of `visual` (uint8) and `text` (token ids)."
     from mmrepro.datasets.spec import preprocess
     opts = FOOD101.options(None, None, None, frame_size)
+    if resize is not None and resize != opts['resize']:   # the cache option `preprocess` prints back; it follows from frame_size
+        raise ConfigError(f"data.resize={resize!r} is not valid: the resize before the {opts['frame_size'][0]} px crop is {opts['resize']} (round(S * 256 / 224))")
     check_choice('data.split', split, FOOD101_SPLITS); check_int('data.split_seed', split_seed, lo=0); check_int('data.max_len', max_len, lo=1)
     cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     if raw is not None: preprocess('food101', raw, cache_dir, None, None, None, None, frame_size, workers, allow_missing, progress)

@@ -8,3 +8,6 @@ __all__ = []
 # %% ../../nbs/01g_methods.ipynb #57e9aeef
 from ..train import METHODS, Method
 from . import baselines, gmm_gap, midas, mixup, cal
+from . import alternating
+from . import remix
+from . import relearning

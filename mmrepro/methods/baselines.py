@@ -9,9 +9,10 @@ import torch.nn.functional as F
 from ..core import ConfigError, check_choice, check_range, check_int
 from ..train import Method, METHODS, TrainState, unimodal_probe_loss
 from ..metrics import true_class_prob
+from ..distributed import all_reduce_sum
 
 # %% auto #0
-__all__ = ['Joint', 'Unimodal', 'ogm_coefficients', 'select_params', 'modulate_gradients', 'OGMGE']
+__all__ = ['Joint', 'Unimodal', 'ogm_coefficients', 'ogm_coefficients_multi', 'select_params', 'modulate_gradients', 'OGMGE']
 
 # %% ../../nbs/01f_baselines.ipynb #3298a694
 @METHODS.register('joint', help='joint training: CE on the fused logits (unimodal heads as detached probes)')
@@ -53,6 +54,16 @@ def ogm_coefficients(score_a, score_v, alpha:float, ratio_form:str='rho'):
     v_wins = rho_v > 1
     return torch.where(v_wins, one, k_a_sup), torch.where(v_wins, k_v_sup, one)
 
+# %% ../../nbs/01f_baselines.ipynb #da9f66d9
+def ogm_coefficients_multi(scores, alpha:float, ratio_form:str='rho') -> tuple:
+    "OGM-GE coefficients, one per modality, from the (M,) summed true-class scores: the release's rule for M = 2, mmrepro's generalisation for M > 2."
+    if len(scores) == 2: return ogm_coefficients(scores[0], scores[1], alpha, ratio_form)
+    M = len(scores)
+    rho = scores / ((scores.sum() - scores) / (M - 1))
+    shift = 0. if ratio_form == 'rho' else 1.
+    k = torch.where(rho > 1, 1 - torch.tanh(alpha * F.relu(rho - shift)), torch.ones_like(rho))
+    return tuple(k.unbind())
+
 # %% ../../nbs/01f_baselines.ipynb #6f6b846f
 def select_params(encoder, param_filter:str='conv4d') -> list:
     "The parameters of `encoder` that OGM-GE modulates: 4-D conv kernels ('conv4d') or every tensor of 2 or more dimensions ('all_nd')."
@@ -85,7 +96,7 @@ def _modulate_loop(grads, k, ge, noise_on_mask):
 # %% ../../nbs/01f_baselines.ipynb #9c3c86c8
 @METHODS.register('ogm_ge', help='OGM-GE gradient modulation (Peng et al. 2022), exact released formula')
 class OGMGE(Joint):
-    "OGM(-GE) on the first two modalities (a = first, v = second)."
+    "OGM(-GE): the released rule on two modalities (a = first, v = second); mmrepro's generalisation on more."
     name = 'ogm_ge'
     start_keys = {'modulation_starts': 0.0}
     def __init__(self, alpha:float=0.8, modulation_starts:int=0, modulation_ends:int=50, ratio_form:str='rho',
@@ -105,7 +116,7 @@ class OGMGE(Joint):
         self._k, self._sel = None, {}
     def on_fit_start(self, trainer):
         mods = trainer.model.modalities
-        if len(mods) != 2: raise ConfigError(f"OGM-GE modulates exactly two modalities; this model has {mods}")
+        if len(mods) < 2: raise ConfigError(f"OGM-GE modulates two or more modalities; this model has {mods}")
         for m in mods:
             if not select_params(trainer.model.encoders[m], self.param_filter):
                 enc = type(trainer.model.encoders[m]).__name__
@@ -120,11 +131,12 @@ class OGMGE(Joint):
         loss_probe, logs = unimodal_probe_loss(model, feats, batch['y'])
         with torch.no_grad():
             uni = model.unimodal_logits({k: v.detach() for k, v in feats.items()}, self.score_logits)
-            a, v = model.modalities
-            s_a, s_v = true_class_prob(uni[a], batch['y']).sum(), true_class_prob(uni[v], batch['y']).sum()
-            self._k = ogm_coefficients(s_a, s_v, self.alpha, self.ratio_form)
-        return loss_fused + loss_probe, dict(loss_fused=loss_fused.detach(), ratio_v=(s_v / s_a).detach(),
-                                             k_a=self._k[0], k_v=self._k[1], **logs)
+            mods = model.modalities
+            s = all_reduce_sum(torch.stack([true_class_prob(uni[m], batch['y']).sum() for m in mods]))   # global-batch sums
+            self._k = ogm_coefficients_multi(s, self.alpha, self.ratio_form)
+        if len(mods) == 2: mlogs = dict(ratio_v=(s[1] / s[0]).detach(), k_a=self._k[0], k_v=self._k[1])
+        else: mlogs = {f'k_{m}': k for m, k in zip(mods, self._k)}
+        return loss_fused + loss_probe, dict(loss_fused=loss_fused.detach(), **mlogs, **logs)
     def after_backward(self, model, state):
         if not (self.modulation_starts <= state.epoch <= self.modulation_ends): return
         for m, k in zip(model.modalities, self._k):

@@ -10,6 +10,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
 from ..core import ConfigError, check_choice, check_range, check_int
+from ..distributed import gather_batch, shard_randn_like
 from ..train import Method, METHODS, unimodal_probe_loss
 from ..encoders import build_model, build_encoder, ConcatFusion
 
@@ -118,7 +119,7 @@ class AIBEncoder(nn.Module):
         if feat_hook is not None: h = feat_hook(h)
         mu, lv = self.mu(h), self.logvar(h).clamp(-20, 20)
         self.last = (mu, lv) if self.training else None
-        return mu + torch.exp(0.5 * lv) * torch.randn_like(mu) if self.training else mu
+        return mu + torch.exp(0.5 * lv) * shard_randn_like(mu) if self.training else mu   # DDP: the global batch's draws
 
 def kl_to_standard(mu, logvar, reduce:str='sum_dims') -> torch.Tensor:
     "Batch-mean KL(N(mu, exp(logvar)) || N(0, I)), summed (`sum_dims`) or averaged (`mean_dims`) over dimensions."
@@ -216,6 +217,7 @@ def training_step(self:CAL, model, batch, state):
     box = {}
     acc = self.accel and active and model.training
     feats = encode_accelerated(model, batch['x'], box, self.accel_at) if acc else model.encode(batch['x'])
+    feats, y = gather_batch(feats, y)   # DDP: the global batch on every rank (I, D, W, Shapley values of the global batch)
     z = model.fuse(feats)
     uni = model.unimodal_logits(feats, self.unimodal_logits)
     loss_f = F.cross_entropy(z.float(), y)
@@ -317,6 +319,7 @@ class ARL(Method):
         box = {}
         acc = active and model.training
         feats = encode_accelerated(model, batch['x'], box, self.accel_at) if acc else model.encode(batch['x'])
+        feats, y = gather_batch(feats, y)   # DDP: the global batch on every rank
         z = model.fuse(feats); uni = model.unimodal_logits(feats, self.unimodal_logits)
         loss_f = F.cross_entropy(z.float(), y)
         loss_u = {m: F.cross_entropy(uni[m].float(), y) for m in mods}

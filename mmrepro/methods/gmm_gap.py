@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from ..core import ConfigError, DataError, check_choice, check_range, check_int, _atomic
 from ..metrics import true_class_prob
+from ..distributed import gather_batch, is_main
 from ..train import Method, METHODS, unimodal_probe_loss, collect_outputs
 
 # %% auto #0
-__all__ = ['GAP_FORMS', 'GAP_GRADS', 'BALANCED_RULES', 'SHIFT_LOSSES', 'sample_gap', 'em_1d', 'GMMFitError', 'GapGMM',
-           'fit_gap_gmm', 'gmm_tensors', 'gmm_posterior', 'gap_penalty', 'shift_loss', 'gmm_adaptive_loss', 'GMMGap',
-           'gmm_collapsed', 'refit_period', 'finetune_subset']
+__all__ = ['GAP_FORMS', 'GAP_GRADS', 'MULTI_GAPS', 'BALANCED_RULES', 'SHIFT_LOSSES', 'sample_gap', 'multi_gap', 'em_1d',
+           'GMMFitError', 'GapGMM', 'fit_gap_gmm', 'gmm_tensors', 'gmm_posterior', 'gap_penalty', 'shift_loss',
+           'gmm_adaptive_loss', 'GMMGap', 'gmm_collapsed', 'refit_period', 'finetune_subset']
 
 # %% ../../nbs/02_gmm_gap.ipynb #1693644b
 GAP_FORMS, GAP_GRADS = ['signed', 'absolute'], ['both', 'weak_only']
@@ -31,6 +32,22 @@ def sample_gap(logits_a, logits_v, y, form:str='signed', grad:str='both'):
         a_wins = (pa > pv).detach()
         pa, pv = torch.where(a_wins, pa.detach(), pa), torch.where(a_wins, pv, pv.detach())
     g = pa - pv
+    return g.abs() if form == 'absolute' else g
+
+# %% ../../nbs/02_gmm_gap.ipynb #033e4f4a
+MULTI_GAPS = ['first_vs_rest', 'max_min']
+
+def multi_gap(logits:list, y, form:str='signed', grad:str='both', rule:str='first_vs_rest'):
+    "Per-sample gap of M >= 2 modalities' logits (first = a): `sample_gap` for M = 2; for M > 2 the [ASSUMED] `rule`."
+    check_choice('method.multi_gap', rule, MULTI_GAPS)
+    if len(logits) == 2: return sample_gap(logits[0], logits[1], y, form, grad)
+    check_choice('method.gap', form, GAP_FORMS); check_choice('method.gap_grad', grad, GAP_GRADS)
+    p = torch.stack([true_class_prob(z, y) for z in logits])
+    hi, lo = (p[0], p[1:].mean(0)) if rule == 'first_vs_rest' else (p.max(0).values, p.min(0).values)
+    if grad == 'weak_only':
+        hi_wins = (hi > lo).detach()
+        hi, lo = torch.where(hi_wins, hi.detach(), hi), torch.where(hi_wins, lo, lo.detach())
+    g = hi - lo
     return g.abs() if form == 'absolute' else g
 
 # %% ../../nbs/02_gmm_gap.ipynb #bfb1b5b1
@@ -190,7 +207,7 @@ def gmm_adaptive_loss(z, za, zv, y, g, r, mu_b:float, sigma_b:float, alpha:float
     w_g = 1 + beta * r
     if gap_weight == 'total': w_f = w_f * w_g
     fused = (w_f * ce).mean()
-    uni = F.cross_entropy(za.float(), y) + F.cross_entropy(zv.float(), y)
+    uni = sum(F.cross_entropy(zm.float(), y) for zm in [za, *(zv if isinstance(zv, (list, tuple)) else [zv])])   # zv: the other modalities' logits when M > 2
     gap_term = (w_g * gap_penalty(g, gap_loss)).mean()
     sh = shift_loss(g, r, mu_b, sigma_b, shift)
     loss = fused + lambda_u * uni + lambda_g * gap_term + lambda_s * sh
@@ -206,7 +223,7 @@ class GMMGap(Method):
                  lambda_u:float=1.0, source:str='eval_pass', refit_every='1', balanced_rule:str='closest_to_zero',
                  posterior:str='online', fusion_weight:str='balanced', alpha:float=1.0, gap_loss:str='abs', lambda_g:float=0.5,
                  gap_weight:str='gap', beta:float=1.0, shift:str='mean_pull', lambda_s:float=0.5, gap_grad:str='both',
-                 freeze_on_collapse:bool=True, n_init:int=3, paper_version:str='v2'):
+                 freeze_on_collapse:bool=True, n_init:int=3, paper_version:str='v2', multi_gap:str='first_vs_rest'):
         self.warmup_epochs = None if warmup_epochs is None else check_int('method.warmup_epochs', warmup_epochs, lo=0)
         self.warmup_rule = check_choice('method.warmup_rule', warmup_rule, ['fixed', 'bic'])
         self.gap = check_choice('method.gap', gap, GAP_FORMS)
@@ -221,16 +238,25 @@ class GMMGap(Method):
         self.shift = check_choice('method.shift', shift, SHIFT_LOSSES)
         self.gap_grad = check_choice('method.gap_grad', gap_grad, GAP_GRADS)
         self.paper_version = check_choice('method.paper_version', paper_version, ['v1', 'v2', 'v3'])
+        self.multi_gap = check_choice('method.multi_gap', multi_gap, MULTI_GAPS)
         for k, v in dict(lambda_u=lambda_u, alpha=alpha, lambda_g=lambda_g, beta=beta, lambda_s=lambda_s).items(): check_range(f'method.{k}', v, lo=0)
         self.lambda_u, self.alpha, self.lambda_g, self.beta, self.lambda_s = lambda_u, alpha, lambda_g, beta, lambda_s
         self.freeze_on_collapse, self.n_init = bool(freeze_on_collapse), check_int('method.n_init', n_init, lo=1)
         self._gmm, self._adaptive, self._fit_epoch, self._log_g, self._log_y, self._r_cached, self._last_fit = None, False, None, None, None, None, {}
 
+# %% ../../nbs/02_gmm_gap.ipynb #f56d5d23
+@patch
+def config(self:GMMGap) -> dict:
+    "The options; `multi_gap` only when not at its default (it acts only when M > 2), so runs made before it existed keep their hash."
+    c = Method.config(self)
+    if c.get('multi_gap') == 'first_vs_rest': del c['multi_gap']
+    return c
+
 # %% ../../nbs/02_gmm_gap.ipynb #5d13e252
 @patch
 def on_fit_start(self:GMMGap, trainer):
     m = trainer.model
-    if len(m.modalities) != 2: raise ConfigError(f"gmm_gap measures the gap between exactly two modalities; this model has {m.modalities}")
+    if len(m.modalities) < 2: raise ConfigError(f"gmm_gap measures the gap between two or more modalities; this model has {m.modalities}")
     if self.unimodal_logits == 'heads' and m.uni_heads is None:
         raise ConfigError("method.unimodal_logits='heads' needs a model with unimodal heads (model.unimodal_heads=true)")
     for k in ('_log_g', '_log_y', '_r_cached'):  # a resumed run loaded them on the CPU
@@ -252,9 +278,8 @@ def _train_gaps(self:GMMGap, state) -> tuple:
     if self.source == 'train_epoch_log' and bool(torch.isfinite(self._log_g).any()): return self._log_g, 'train_epoch_log'
     t, mode = self._trainer, self.unimodal_logits
     out = collect_outputs(t.model, t.train_ds, state.data.transform, state.device, t.eval_bs, uni_modes=[mode], amp_dtype=t.amp_dtype)
-    a, v = t.model.modalities
     g = torch.full_like(self._log_g, float('nan'))
-    g[out['idx']] = sample_gap(out['uni'][mode][a], out['uni'][mode][v], out['y'], self.gap)
+    g[out['idx']] = multi_gap([out['uni'][mode][m] for m in t.model.modalities], out['y'], self.gap, rule=self.multi_gap)
     return g, 'eval_pass' if self.source == 'eval_pass' else 'eval_pass (no training gaps logged yet)'
 
 # %% ../../nbs/02_gmm_gap.ipynb #006c52b1
@@ -273,7 +298,7 @@ def _refit(self:GMMGap, state):
     if self.freeze_on_collapse and self._gmm is not None and gmm_collapsed(new):
         self._last_fit = dict(kept_previous=f'collapse (delta_bic {new.delta_bic:.1f}, sigma_b {new.sigma_b:.2g})'); return
     self._gmm, self._fit_epoch, self._last_fit = new, state.epoch, dict(fit_source=source)
-    if getattr(state.trainer, 'out', None) is not None:  # the gaps of each fit, for figures redrawn without retraining
+    if getattr(state.trainer, 'out', None) is not None and is_main():  # the gaps of each fit, for figures redrawn without retraining
         arr = g.cpu().numpy()
         _atomic(Path(state.trainer.out)/'gmm_fits'/f'epoch{state.epoch + 1:03d}.npy', lambda f: np.save(f, arr))
     if self.posterior == 'cached': self._r_cached = gmm_posterior(torch.nan_to_num(g_by_id), new)  # the fitted gaps' posteriors
@@ -305,25 +330,26 @@ def refit_period(refit_every) -> str:
 @patch
 def training_step(self:GMMGap, model, batch, state):
     x, y, idx = batch['x'], batch['y'], batch['idx']
-    feats = model.encode(x)
+    feats, y, idx = gather_batch(model.encode(x), y, idx)   # DDP: the global batch's features, labels, ids on every rank
     z = model.fuse(feats)
     uni = self._uni(model, feats)
-    a, v = model.modalities
-    g = sample_gap(uni[a], uni[v], y, self.gap, self.gap_grad)
+    mods = model.modalities; zs = [uni[m] for m in mods]
+    g = multi_gap(zs, y, self.gap, self.gap_grad, self.multi_gap)
     self._log_g[idx] = g.detach().float(); self._log_y[idx] = y
     with torch.no_grad():
-        pa, pv = true_class_prob(uni[a], y).mean(), true_class_prob(uni[v], y).mean()
+        pm = [true_class_prob(zm, y).mean() for zm in zs]
     if not self._adaptive:
-        fused, un = F.cross_entropy(z.float(), y), F.cross_entropy(uni[a].float(), y) + F.cross_entropy(uni[v].float(), y)
+        fused, un = F.cross_entropy(z.float(), y), sum(F.cross_entropy(zm.float(), y) for zm in zs)
         loss, logs = fused + self.lambda_u * un, dict(loss_fused=fused.detach(), loss_uni=un.detach())
     else:
         r = self._r_cached[idx] if self.posterior == 'cached' else gmm_posterior(g, self._gmm, hard=self.posterior == 'hard')
         gm = self._gmm
-        loss, logs = gmm_adaptive_loss(z, uni[a], uni[v], y, g, r, gm.mu_b, gm.sigma_b, self.alpha, self.beta, self.lambda_u,
+        loss, logs = gmm_adaptive_loss(z, zs[0], zs[1] if len(zs) == 2 else zs[1:], y, g, r, gm.mu_b, gm.sigma_b, self.alpha, self.beta, self.lambda_u,
                                        self.lambda_g, self.lambda_s, self.fusion_weight, self.gap_loss, self.gap_weight, self.shift)
     if self.unimodal_logits != 'heads' and model.uni_heads is not None:  # keep the probe heads informative
         lp, lg = unimodal_probe_loss(model, feats, y); loss = loss + lp; logs.update(lg)
-    return loss, dict(logs, mean_pa=pa, mean_pv=pv, mean_abs_gap=g.detach().abs().mean())
+    means = dict(mean_pa=pm[0], mean_pv=pm[1]) if len(mods) == 2 else {f'mean_p_{m}': v for m, v in zip(mods, pm)}
+    return loss, dict(logs, **means, mean_abs_gap=g.detach().abs().mean())
 
 # %% ../../nbs/02_gmm_gap.ipynb #bc6643cd
 @patch

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from ..core import ConfigError, check_choice, check_range, check_int
 from ..data import BatchLoader
+from ..distributed import gather_batch
 from ..train import Method, METHODS, unimodal_probe_loss, to_device, autocast
 from .baselines import Joint
 
@@ -246,7 +247,7 @@ def _alpha_vector(self:MIDAS, p_true, M):
 def training_step(self:MIDAS, model, batch, state):
     x, y = batch['x'], batch['y']
     mods = model.modalities; M = len(mods)
-    feats = model.encode(x)
+    feats, y = gather_batch(model.encode(x), y)   # DDP: the global batch's features and labels on every rank
     zu = model.heads(feats)
     l_uni_m = torch.stack([F.cross_entropy(zu[m].float(), y) for m in mods])
     l_uni = l_uni_m.sum() if self.uni_reduction == 'sum' else l_uni_m.mean()

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from fastcore.basics import patch
 from ..core import ConfigError, check_choice, check_range, check_int
+from ..distributed import gather_batch
 from ..train import Method, METHODS, unimodal_probe_loss
 from ..metrics import true_class_prob
 from .midas import MisalignedValidationLog, sample_partners
@@ -105,7 +106,7 @@ def _mixed_logits(self:MM, model, feats, j, lams) -> torch.Tensor:
 @patch
 def training_step(self:MM, model, batch, state):
     x, y = batch['x'], batch['y']
-    feats = model.encode(x)
+    feats, y = gather_batch(model.encode(x), y)   # DDP: the global batch's features and labels on every rank
     loss_heads, logs = unimodal_probe_loss(model, feats, y, detach=self.aux_unimodal == 0)
     aux = (self.aux_unimodal or 1.0) * loss_heads            # probes (weight 1, detached) or the auxiliary loss
     if state.epoch < self.start_epoch:
