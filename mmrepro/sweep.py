@@ -19,7 +19,8 @@ except ImportError: _Checkpointable = object
 # %% auto #0
 __all__ = ['GRID_KEYS', 'SLURM_DEFAULTS', 'EXECUTORS', 'load_grid', 'SweepRun', 'expand_grid', 'run_state', 'one_line',
            'execute_run', 'worker_threads', 'SweepProgress', 'progress_table', 'SweepJob', 'slurm_options',
-           'SweepError', 'run_sweep', 'results', 'parse_method', 'grid_from_args', 'sweep_parser', 'sweep_main']
+           'SweepError', 'run_sweep', 'results', 'notebook_sweep', 'parse_method', 'grid_from_args', 'sweep_parser',
+           'sweep_main']
 
 # %% ../nbs/44_sweep.ipynb #ff0725e0
 GRID_KEYS = ('datasets', 'methods', 'seeds', 'options', 'preset', 'data_root', 'cache_dir', 'size', 'folder')
@@ -150,18 +151,28 @@ def run_state(run:SweepRun, out_root) -> dict:
         if err.get('identity') == want: out = dict(out, state='failed', error=err.get('error'), run_dir=out['run_dir'] or err.get('run_dir'))
     return out
 
-# %% ../nbs/44_sweep.ipynb #ffff0bf6
+# %% ../nbs/44_sweep.ipynb #4269897c
 _DATA_CACHE = {}
 
-def _cached_data(config:dict):
-    "The dataset of a config's data section, loaded once per process (the last two kept)."
+def _cached_data(config:dict, wait:float=3600):
+    "The dataset of a config's data section, loaded once per process (the last two kept), waiting up to `wait` s for a cache another worker builds."
     from mmrepro.data import load_dataset
     d = dict(merge_config(default_config(), config)['data'])
     key = json.dumps(d, sort_keys=True, default=str)
     if key not in _DATA_CACHE:
         while len(_DATA_CACHE) >= 2: _DATA_CACHE.pop(next(iter(_DATA_CACHE)))
-        _DATA_CACHE[key] = load_dataset(d.pop('name'), **d)
+        name, t0 = d.pop('name'), time.time()
+        while True:
+            try: _DATA_CACHE[key] = load_dataset(name, **d); break
+            except ConfigError as e:   # another worker builds the same cache: wait for it, as the error advises
+                if 'is building the cache' not in str(e) or time.time() - t0 > wait: raise
+                time.sleep(2.0)
     return _DATA_CACHE[key]
+
+def _failed(run, out_root, line:str) -> dict:
+    "Record a run that failed outside `execute_run` (its worker or job died) as `execute_run` records errors; its outcome."
+    atomic_write_json(_error_file(run, out_root), dict(identity=_identity(run.config), error=line, run_dir=None, traceback=''))
+    return dict(state='failed', run_dir=None, error=line, result=None)
 
 def one_line(e:BaseException) -> str:
     "`Type: first line of the message` of an error."
@@ -267,8 +278,8 @@ def _local(todo:list, out_root, prog:SweepProgress, workers:int, devices, thread
             finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
             for f in finished:
                 try: out = f.result()
-                except BrokenProcessPool as e: out = dict(state='failed', run_dir=None, result=None, error=f"the worker process died (killed, out of memory or crashed): {e}")
-                except Exception as e: out = dict(state='failed', run_dir=None, result=None, error=one_line(e))
+                except BrokenProcessPool as e: out = _failed(futs[f], out_root, f"the worker process died (killed, out of memory or crashed): {e}")
+                except Exception as e: out = _failed(futs[f], out_root, one_line(e))
                 prog.finish(futs[f], out)
 
 # %% ../nbs/44_sweep.ipynb #52fdc55f
@@ -316,7 +327,7 @@ def _slurm(todo:list, out_root, prog:SweepProgress, workers:int, imports, slurm:
                 if j.state in ('RUNNING', 'COMPLETING') and left[j].key not in prog.running: prog.start(left[j])
                 continue
             try: out = j.result()
-            except Exception as e: out = dict(state='failed', run_dir=None, result=None, error=f"job {j.job_id}: {one_line(e)}")
+            except Exception as e: out = _failed(left[j], out_root, f"job {j.job_id}: {one_line(e)}")
             prog.finish(left.pop(j), out)
         if left: time.sleep(1.0)
 
@@ -346,11 +357,20 @@ def run_sweep(runs:list, out_root, workers:int=1, executor:str='local', devices=
     return prog.states
 
 def results(outcomes:dict) -> dict:
-    "{key: result} of a finished sweep; a `SweepError` listing the failed runs if any failed."
+    "{key: result} of a finished sweep, each read from its run folder's result.json; a `SweepError` listing the failed runs if any failed."
     bad = {k: o for k, o in outcomes.items() if o['state'] != 'done'}
     if bad: raise SweepError(f"{len(bad)} of {len(outcomes)} runs did not finish (rerun to retry them): " +
                              '; '.join(f"{k}: {o.get('error') or o['state']}" for k, o in bad.items()))
-    return {k: o['result'] for k, o in outcomes.items()}
+    return {k: dict(read_json(Path(o['run_dir'])/'result.json'), run_dir=o['run_dir']) for k, o in outcomes.items()}
+
+# %% ../nbs/44_sweep.ipynb #921931a3
+def notebook_sweep(workers:int=1, executor:str='local', slurm_partition:str='', slurm:dict|None=None, device:str='auto') -> dict:
+    "The sweep keywords (workers, executor, devices, slurm) of a paper notebook's parameters."
+    check_choice('executor', executor, list(EXECUTORS)); check_int('workers', workers, lo=1)
+    s = dict(slurm or {})
+    if slurm_partition: s['partition'] = slurm_partition
+    if device == 'cuda': s.setdefault('gpus_per_job', 1)
+    return dict(workers=workers, executor=executor, devices='cpu' if device == 'cpu' else None, slurm=slurm_options(s))
 
 # %% ../nbs/44_sweep.ipynb #fcd7b56f
 def parse_method(s:str) -> dict:

@@ -17,6 +17,7 @@ from .core import (ConfigError, DataError, OutputError, Registry, check_choice, 
                           load_checkpoint, remove_stale_tmp, output_error, file_digest)
 from .data import MMData, BatchLoader
 from .metrics import split_metrics
+from .logs import log_epoch, check_tensorboard
 from .distributed import (is_main, world_size, rank, init_from_env, train_loader, wrap_model, train_step, sync_grads, reduce_logs,
                                  all_reduce_max, collect_split, on_main_first)
 
@@ -114,6 +115,7 @@ class TrainConfig:
     progress: bool = True
     async_checkpoint: bool = True   # write checkpoints from a host snapshot in a background thread (run-only)
     compile: bool = False           # torch.compile the encoders and the fusion (hashed when on)
+    tensorboard: str = 'auto'       # auto | yes | no: TensorBoard event files in the run folder (run-only; mmrepro.logs)
     sync_batchnorm: bool = True     # under torchrun DDP on GPUs: SyncBatchNorm, the global batch's statistics (run-only)
     def __post_init__(self):
         check_int('train.epochs', self.epochs, lo=1); check_int('train.batch_size', self.batch_size, lo=1)
@@ -124,7 +126,7 @@ class TrainConfig:
         check_choice('train.schedule', self.schedule, ['none', 'step', 'multistep', 'cosine'])
         check_choice('train.amp', self.amp, ['auto', 'off', 'bf16', 'fp16'])
         check_choice('train.data_on_device', self.data_on_device, ['auto', 'yes', 'no'])
-        check_choice('train.select', self.select, ['best_val', 'last'])
+        check_choice('train.select', self.select, ['best_val', 'last']); check_tensorboard(self.tensorboard)
         check_int('train.step_size', self.step_size, lo=1); check_range('train.gamma', self.gamma, lo=0, lo_open=True)
         self.milestones = check_int_list('train.milestones', self.milestones, lo=1)
         if self.clip_grad is not None: check_range('train.clip_grad', self.clip_grad, lo=0, lo_open=True)
@@ -290,7 +292,7 @@ class BackgroundJob:
         if self.error is not None: e, self.error = self.error, None; raise e
 
 # %% ../nbs/01d_train.ipynb #067e3c9f
-RUN_ONLY = dict(train=('progress', 'device', 'data_on_device', 'eval_batch_size', 'async_checkpoint', 'sync_batchnorm'), data=('progress', 'workers'))
+RUN_ONLY = dict(train=('progress', 'device', 'data_on_device', 'eval_batch_size', 'async_checkpoint', 'tensorboard', 'sync_batchnorm'), data=('progress', 'workers'))
 RUN_LABELS = ('protocol',)   # top-level config entries that name options already expanded in the sections: recorded, not hashed
 WHEN_ON = dict(train=('compile',))   # options that change numbers, hashed only when on so that older runs keep their hash
 
@@ -570,6 +572,7 @@ def _run_epoch(self:Trainer, epoch:int):
     is_best = self.cfg.select == 'last' or self.best is None or val['acc'] > self.best['val_acc']
     if is_best: self.best = dict(epoch=epoch + 1, val_acc=val['acc'])
     self._checkpoint(epoch, best=is_best, status='running' if epoch + 1 < self.cfg.epochs else 'complete')
+    if is_main(): log_epoch(self, row)   # history.csv and TensorBoard in the run folder (mmrepro.logs)
     if self.cfg.progress: print(f"epoch {epoch + 1}/{self.cfg.epochs}  loss {train_logs.get('loss', float('nan')):.4f}  val acc {val['acc']:.2f}  test acc {test['acc']:.2f}  ({row['seconds']:.1f}s)")
 
 # %% ../nbs/01d_train.ipynb #1c63a82a

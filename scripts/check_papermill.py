@@ -38,7 +38,7 @@ def papermill(nb_path, values, d):
     out = Path(d)/nb_path.name
     cmd = [sys.executable, '-m', 'papermill', str(nb_path), str(out), '--cwd', str(nb_path.parent), '--no-progress-bar']
     for k, v in values.items():  # scalars with -p (papermill types ints, floats and True/False); lists as YAML with -y
-        cmd += ['-y', json.dumps({k: v})] if isinstance(v, list) else ['-p', k, str(v)]
+        cmd += ['-y', json.dumps({k: v})] if isinstance(v, (list, dict)) else ['-p', k, str(v)]
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'MMREPRO_OUTPUT': str(d)}), out
 
 def check(nb_path):
@@ -86,6 +86,21 @@ def check_hint(nb_path, values:dict, hint:str):
         print(f'  {nb_path.name}: {values} refused with "{hint}"')
     return None
 
+def check_sweep(nb_path):
+    "The notebook's run handed to the sweep runner as a Slurm job (submitit's local executor): the parameters reach it and the run is done."
+    values = {'seed': random.randint(1000, 9999), 'executor': 'slurm', 'workers': 2, 'slurm': {'cluster': 'local', 'time': 10}}
+    with tempfile.TemporaryDirectory() as d:
+        r, out = papermill(nb_path, values, d)
+        if r.returncode != 0: print(r.stdout[-3000:], r.stderr[-3000:]); return f'{nb_path.name}: papermill with {values} failed'
+        got = printed_params(json.loads(out.read_text())) or {}
+        if any(got.get(k) != v for k, v in values.items()): return f'{nb_path.name}: {values} did not reach the notebook (it ran with {got})'
+        res = [json.loads(p.read_text()) for p in (Path(d)/'runs').rglob('result.json')]
+        if not res or any(x['status'] != 'complete' or x['config']['config']['train']['seed'] != values['seed'] for x in res):
+            return f'{nb_path.name}: no complete run of seed {values["seed"]} under {d}/runs'
+        if not list((Path(d)/'runs').rglob('.submitit')): return f'{nb_path.name}: the run did not go through submitit (no .submitit folder)'
+        print(f'  {nb_path.name}: {values} reached the notebook; its run trained as a submitit job')
+    return None
+
 if __name__ == '__main__':
     ap = argparse.ArgumentParser(); ap.add_argument('--jobs', type=int, default=2); ap.add_argument('--list-re', action='store_true')
     a = ap.parse_args()
@@ -97,6 +112,6 @@ if __name__ == '__main__':
     order = sorted(nbs, key=lambda p: -p.stat().st_size)
     with ThreadPoolExecutor(a.jobs) as ex:
         errors = [e for e in ex.map(check, order) if e]
-        errors += [e for e in [check_refused(demo), check_hint(ROOT/'nbs'/'04_mixup.ipynb', {'dataset': 'cremad'}, 'use -p preset ogmge, legacy_ogm, remix or midas')] if e]
+        errors += [e for e in [check_refused(demo), check_sweep(demo), check_hint(ROOT/'nbs'/'04_mixup.ipynb', {'dataset': 'cremad'}, 'use -p preset ogmge, legacy_ogm, remix or midas')] if e]
     for e in errors: print('FAIL', e)
     sys.exit(1 if errors else 0)

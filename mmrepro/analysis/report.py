@@ -11,8 +11,8 @@ from ..core import ConfigError, output_dir, atomic_write_json, check_choice
 from ..experiment import run_experiment
 
 # %% auto #0
-__all__ = ['T975', 'run_name', 'run_grid', 'seed_table', 'mean_std', 'save_csv', 't975', 'paired_diffs', 'curve', 'plot_band',
-           'integer_epochs', 'plot_seed_bars', 'save_figure', 'plot_sample']
+__all__ = ['T975', 'run_name', 'run_grid', 'seed_table', 'mean_std', 'save_csv', 'compare_grid', 't975', 'paired_diffs', 'curve',
+           'plot_band', 'integer_epochs', 'plot_seed_bars', 'save_figure', 'plot_sample']
 
 # %% ../../nbs/30_analysis_report.ipynb #993ec396
 def run_name(name:str, seed:int) -> str:
@@ -20,17 +20,19 @@ def run_name(name:str, seed:int) -> str:
     tag = ''.join(c if c.isalnum() or c in '_-' else '_' for c in name.replace(' -', '_no').replace(' ', '_'))
     return f"{tag}_seed{seed}"
 
-def run_grid(variants:dict, seeds:list, base:dict, out_dir, data_for=None, progress:bool=True) -> dict:
-    "Train every variant {name: method config} for every seed; {(name, seed): result}."
-    from tqdm.auto import tqdm
-    runs, t0 = {}, time.time()
-    jobs = [(s, n, m) for s in seeds for n, m in variants.items()]
-    for s, name, m in tqdm(jobs, desc='runs', disable=not progress):
-        dcfg, data = data_for(s) if data_for else (base.get('data', {}), None)
-        cfg = dict(base, data=dcfg, method=m, train=dict(base.get('train', {}), seed=s))
-        runs[(name, s)] = run_experiment(cfg, Path(out_dir), data=data, run_name=run_name(name, s))
+def run_grid(variants:dict, seeds:list, base:dict, out_dir, data_for=None, progress:bool=True, workers:int=1, executor:str='local',
+             devices=None, slurm:dict|None=None) -> dict:
+    "Train every variant {name: method config} for every seed through the sweep runner (`mmrepro.sweep`); {(name, seed): result}."
+    from mmrepro.sweep import SweepRun, run_sweep, results
+    t0, runs, data = time.time(), [], {}
+    for s in seeds:
+        dcfg, data[s] = data_for(s) if data_for else (base.get('data', {}), None)
+        runs += [SweepRun(dict(base, data=dcfg, method=m, train=dict(base.get('train', {}), seed=s)), run_name(name, s), key=(name, s))
+                 for name, m in variants.items()]
+    here = workers == 1 and executor == 'local'   # in this process, with the data already loaded
+    out = run_sweep(runs, Path(out_dir), workers, executor, devices, data=(lambda r: data[r.key[1]]) if here else None, slurm=slurm, progress=progress)
     print(f"{len(runs)} runs in {time.time() - t0:.0f} s")
-    return runs
+    return results(out)
 
 # %% ../../nbs/30_analysis_report.ipynb #ac4b288e
 def seed_table(runs:dict, row):
@@ -59,6 +61,21 @@ def save_csv(df, name:str, figures_dir=None) -> Path:
     "Write `df` as CSV to the figures folder (`$MMREPRO_OUTPUT/figures` under tests); its path."
     d = output_dir('figures', figures_dir or '../figures'); d.mkdir(parents=True, exist_ok=True)
     p = d/name; df.to_csv(p, index=False, float_format='%.4f'); return p
+
+# %% ../../nbs/30_analysis_report.ipynb #30b56916
+def compare_grid(runs:dict, per_seed=None, baseline:str|None=None, vary=(), show:bool=True):
+    "`mmrepro compare`'s table of the runs {key: result with run_dir}; with `per_seed` (`seed_table` of the same runs), checked to hold its test accuracies."
+    from mmrepro.analysis.compare import compare_runs, format_table, load_runs, per_seed_table
+    dirs = [r['run_dir'] for r in runs.values()]
+    table = compare_runs(dirs, baseline, vary=vary)
+    if per_seed is not None:
+        got = per_seed_table(load_runs(dirs, vary=vary))
+        acc = dict(zip((str(Path(p).resolve()) for p in got['run']), got['acc'].astype(float)))
+        mine, want = np.array([acc[str(Path(d).resolve())] for d in dirs]), per_seed['acc'].to_numpy(float)
+        if not np.allclose(mine, want, equal_nan=True):
+            raise AssertionError(f"mmrepro compare reads other test accuracies than the notebook's table: {mine.tolist()} vs {want.tolist()}")
+    if show: print(format_table(table))
+    return table
 
 # %% ../../nbs/30_analysis_report.ipynb #b7a368e6
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228, 15: 2.131, 20: 2.086, 30: 2.042}
