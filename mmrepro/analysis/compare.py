@@ -207,8 +207,10 @@ def per_seed_table(runs:Runs):
                          **run_metrics(r), epochs=len(r['res'].get('history', [])), selected_epoch=r['res']['selected'].get('epoch'), run=str(r['dir'])))
     df = pd.DataFrame(rows); mets, tail = _metric_cols(df.columns), ['epochs', 'selected_epoch', 'run']
     dup = df[df.duplicated(['dataset', 'variant', 'seed'], keep=False)]
-    if len(dup): raise ConfigError(f"two runs of {dup['variant'].iloc[0]} seed {dup['seed'].iloc[0]} on {dup['dataset'].iloc[0]}: "
-                                   f"{' and '.join(runs.records[i]['name'] for i in dup.index[:2])} (a copy, or the same configuration twice): pass one of them")
+    if len(dup):   # name the two runs of the first duplicated (dataset, group, seed), not the first two duplicated rows
+        k = dup.iloc[0]; pair = dup[(dup['dataset'] == k['dataset']) & (dup['variant'] == k['variant']) & (dup['seed'] == k['seed'])].index[:2]
+        raise ConfigError(f"two runs of {k['variant']} seed {k['seed']} on {k['dataset']}: "
+                          f"{' and '.join(runs.records[i]['name'] for i in pair)} (a copy, or the same configuration twice): pass one of them")
     df = df[[c for c in df.columns if c not in mets + tail] + mets + tail]
     return df.sort_values(['dataset', 'variant', 'seed'], kind='stable').reset_index(drop=True)
 
